@@ -1,0 +1,194 @@
+"""Settings, read from the environment with django-environ.
+
+Embedded defaults (no variable set): SQLite under ``var/``, django-q2's ORM broker and a local
+outbox mailer writing ``.eml`` files to ``var/outbox/``. Production: ``XSELL_ENV=production`` plus
+``DATABASE_URL`` (PostgreSQL), ``REDIS_URL``, ``XSELL_SECRET_KEY``, ``XSELL_ENCRYPTION_KEYS`` and
+an https ``XSELL_PUBLIC_URL``. Every invalid value stops startup with an ``ImproperlyConfigured``
+naming the variable (see ``xsell_plugin.config``).
+"""
+
+from pathlib import Path
+
+import environ
+
+from xsell_plugin.core import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("XSELL_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+XSELL_ENV = config.choice(env, "XSELL_ENV", ("development", "production"), "development")
+PRODUCTION = XSELL_ENV == "production"
+DEBUG = config.boolean(env, "XSELL_DEBUG", default=not PRODUCTION)
+
+SECRET_KEY = config.secret_key(env, production=PRODUCTION)
+XSELL_ENCRYPTION_KEYS = config.encryption_keys(env, production=PRODUCTION)
+XSELL_PUBLIC_URL = config.public_url(env, production=PRODUCTION)
+ALLOWED_HOSTS = config.allowed_hosts(env, XSELL_PUBLIC_URL, production=PRODUCTION)
+CSRF_TRUSTED_ORIGINS = [XSELL_PUBLIC_URL]
+
+# Outbound HTTP to loopback/private addresses is refused unless this is on (tests, sandbox).
+XSELL_ALLOW_LOOPBACK_HTTP = config.boolean(
+    env, "XSELL_ALLOW_LOOPBACK_HTTP", default=not PRODUCTION
+)
+XSELL_HTTP_TIMEOUT = config.positive_float(env, "XSELL_HTTP_TIMEOUT", default=20.0)
+
+# Platform apps.
+XSELL_SHOPIFY_API_KEY = env.str("XSELL_SHOPIFY_API_KEY", default="")
+XSELL_SHOPIFY_API_SECRET = env.str("XSELL_SHOPIFY_API_SECRET", default="")
+XSELL_SHOPIFY_API_VERSION = env.str("XSELL_SHOPIFY_API_VERSION", default="2026-10")
+XSELL_SHOPIFY_ADMIN_BASE_URL = env.str("XSELL_SHOPIFY_ADMIN_BASE_URL", default="")
+XSELL_PLATFORMS = {
+    "shopify": "integrations.shopify.platform.ShopifyPlatform",
+    "woocommerce": "integrations.woocommerce.platform.WooCommercePlatform",
+}
+# The tenant model every store-owned row points at (core knows no domain, so it is named here).
+XSELL_TENANT_MODEL = "stores.Store"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_q",
+    "xsell_plugin.core",
+    "xsell_plugin.stores",
+    "xsell_plugin.catalog",
+    "xsell_plugin.customers",
+    "xsell_plugin.orders",
+    "xsell_plugin.activity",
+    "xsell_plugin.dashboard",
+    "xsell_plugin.demo",
+    "integrations",
+    "emails",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "xsell_plugin.urls"
+WSGI_APPLICATION = "xsell_plugin.wsgi.application"
+ASGI_APPLICATION = "xsell_plugin.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": config.database(env, VAR_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = config.redis_url(env)
+
+# Tasks: django-q2 is a nudge, our rows are the truth (DESIGN.md section 6). timeout < retry
+# (retry >= 2 x timeout + 60), finite attempts, no catch-up storm after downtime, no success
+# bookkeeping (save_limit -1) and one task per broker fetch.
+Q_WORKERS = config.positive_int(env, "XSELL_Q_WORKERS", default=2)
+Q_TIMEOUT = 120
+Q_CLUSTER = {
+    "name": env.str("XSELL_QUEUE_NAME", default="xsell"),
+    "workers": Q_WORKERS,
+    "timeout": Q_TIMEOUT,
+    "retry": 2 * Q_TIMEOUT + 60,
+    "max_attempts": 3,
+    "catch_up": False,
+    "save_limit": -1,
+    "bulk": 1,
+    "queue_limit": Q_WORKERS,
+    "ack_failures": True,
+    "label": "Tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 1
+# Separate queues (webhooks, sync, send) for production: run one qcluster per queue with
+# Q_CLUSTER_NAME=<queue>. Off in the embedded default, where one cluster serves everything.
+XSELL_SEPARATE_QUEUES = config.boolean(env, "XSELL_SEPARATE_QUEUES", default=False)
+XSELL_QUEUES = ("webhooks", "sync", "send")
+if XSELL_SEPARATE_QUEUES:
+    Q_CLUSTER["ALT_CLUSTERS"] = {name: {"name": f"{Q_CLUSTER['name']}-{name}"} for name in XSELL_QUEUES}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+
+# Mail: the embedded default keeps every message in a local outbox; stores send through their
+# own connected mailer (emails app), never through this backend in production.
+XSELL_OUTBOX_DIR = VAR_DIR / "outbox"
+EMAIL_BACKEND = env.str("XSELL_EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = str(XSELL_OUTBOX_DIR)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "xsell_plugin.core.exceptions.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "xsell API",
+    "DESCRIPTION": "The embedded admin's API: sequences, offers, experiments and reports.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = config.boolean(env, "XSELL_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+# The app pages are framed by Shopify admin; their views set CSP frame-ancestors per shop.
+SESSION_COOKIE_SAMESITE = "None" if PRODUCTION else "Lax"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("XSELL_LOG_LEVEL", default="INFO")},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}
