@@ -7,7 +7,6 @@ at startup with a message an operator can act on.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -174,9 +173,3 @@ def redis_url(env: environ.Env) -> str:
         raise _fail("REDIS_URL", f"has an invalid port in {raw!r}") from None
     return raw
 
-
-def is_loopback_host(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"

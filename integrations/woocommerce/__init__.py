@@ -1,0 +1,1 @@
+"""WooCommerce: key-granting auth, webhooks, REST v3 client, coupons (issue 4)."""
