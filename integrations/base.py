@@ -222,3 +222,8 @@ class Platform(Protocol):
 
     def update_marketing_consent(self, *, customer_external_id: str, email: str,
                                  state: ConsentState) -> None: ...
+
+    def handle_webhook(self, topic: str, payload: dict, *,
+                       triggered_at: datetime | None = None) -> bool:
+        """Apply one verified webhook through the domain services. False: topic not handled."""
+        ...

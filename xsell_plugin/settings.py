@@ -127,12 +127,12 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1
-# Separate queues (webhooks, sync, send) for production: run one qcluster per queue with
-# Q_CLUSTER_NAME=<queue>. Off in the embedded default, where one cluster serves everything.
+# Separate queues for production: tasks go to the "<name>-webhooks", "<name>-sync" and
+# "<name>-send" clusters, each run as `Q_CLUSTER_NAME=<name>-<queue> manage.py qcluster`, so a
+# webhook storm never delays sends. Off in the embedded default, where one cluster serves all.
 XSELL_SEPARATE_QUEUES = config.boolean(env, "XSELL_SEPARATE_QUEUES", default=False)
 XSELL_QUEUES = ("webhooks", "sync", "send")
-if XSELL_SEPARATE_QUEUES:
-    Q_CLUSTER["ALT_CLUSTERS"] = {name: {"name": f"{Q_CLUSTER['name']}-{name}"} for name in XSELL_QUEUES}
+Q_CLUSTER["ALT_CLUSTERS"] = {f"{Q_CLUSTER['name']}-{queue}": {} for queue in XSELL_QUEUES}
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:

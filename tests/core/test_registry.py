@@ -22,6 +22,7 @@ class RecordingPlatform:
     def create_discount_code(self, request): ...
     def cart_url(self, lines, *, discount_code=""): return ""
     def update_marketing_consent(self, *, customer_external_id, email, state): ...
+    def handle_webhook(self, topic, payload, *, triggered_at=None): return True
 
 
 @pytest.mark.django_db

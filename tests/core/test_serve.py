@@ -1,6 +1,7 @@
 """`manage.py xsell_serve` (what `make run` ends with): real web server + real qcluster worker,
 on a private SQLite file; Ctrl-C stops both."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -34,6 +35,13 @@ def manage(env, *args, timeout=120):
                           capture_output=True, text=True, timeout=timeout, check=True)
 
 
+def healthy(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
 def wait_for(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,7 +60,7 @@ def test_serve_runs_web_and_worker_and_stops_on_ctrl_c(env):
     env["XSELL_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "manage.py", "xsell_serve", "--port", str(port)],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+                              text=True, start_new_session=True)
     try:
         lines = []
         while not any(line.startswith("Admin:") for line in lines):
@@ -62,13 +70,7 @@ def test_serve_runs_web_and_worker_and_stops_on_ctrl_c(env):
         admin = next(line for line in lines if line.startswith("Admin:")).split()[1]
         assert admin.startswith(f"http://127.0.0.1:{port}/app/?login=")
 
-        def healthy():
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_for(healthy)
+        wait_for(lambda: healthy(port))
         session = requests.Session()
         page = session.get(admin, timeout=5)
         assert page.status_code == 200 and "Demo Test" in page.text
@@ -86,8 +88,36 @@ def test_serve_runs_web_and_worker_and_stops_on_ctrl_c(env):
             assert s.connect_ex(("127.0.0.1", port)) != 0  # web server gone
     finally:
         if server.poll() is None:
-            server.kill()
+            os.killpg(server.pid, signal.SIGKILL)  # the web server and worker too, never orphans
             server.wait()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_serve_leaves_no_server_or_worker_behind(env):
+    manage(env, "migrate", "--noinput")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "manage.py", "xsell_serve", "--port", str(port)],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        wait_for(lambda: healthy(port))
+        with open(f"/proc/{server.pid}/task/{server.pid}/children") as f:
+            children = [int(pid) for pid in f.read().split()]
+        assert len(children) == 2
+        server.kill()  # SIGKILL: no chance to clean up
+        server.wait()
+        wait_for(lambda: not any(alive(pid) for pid in children), timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 def test_serve_refuses_a_busy_port(env):

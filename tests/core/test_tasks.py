@@ -60,3 +60,20 @@ def test_model_instances_are_refused_where_the_mistake_is_made(broker, store):
 def test_unknown_queue_is_refused(broker):
     with pytest.raises(ValueError, match="unknown queue"):
         enqueue_now("xsell_plugin.core.views.healthz", 1, queue="nope")
+
+
+def test_separate_queues_route_to_their_own_cluster(broker, settings):
+    settings.XSELL_SEPARATE_QUEUES = True
+    send_queue = get_broker(f"{settings.Q_CLUSTER['name']}-send")
+    send_queue.purge_queue()
+    try:
+        enqueue_now("xsell_plugin.core.views.healthz", 1, queue="send")
+        assert broker.queue_size() == 0
+        assert send_queue.queue_size() == 1
+    finally:
+        send_queue.purge_queue()
+
+
+def test_one_cluster_serves_every_queue_by_default(broker):
+    enqueue_now("xsell_plugin.core.views.healthz", 1, queue="webhooks")
+    assert len(queued(broker)) == 1

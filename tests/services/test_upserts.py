@@ -26,6 +26,7 @@ from xsell_plugin.catalog.services import (
     product_upsert,
     products_upsert,
     variant_stock_set,
+    variants_upsert,
 )
 from xsell_plugin.core.exceptions import NotFound
 from xsell_plugin.customers.models import Customer, Suppression
@@ -128,6 +129,23 @@ class TestProducts:
         variant = Variant.objects.for_store(store).get()
         assert (variant.inventory_quantity, variant.stock_status, variant.available) == (
             0, Variant.StockStatus.OUT_OF_STOCK, False)
+
+    def test_variants_of_a_known_product(self, store, other_store):
+        product_upsert(store=store, product=ProductDataFactory(
+            external_id="p1", variants=(VariantDataFactory(external_id="v1", price=Decimal("10")),)))
+        later = T0 + timedelta(hours=1)
+        result = variants_upsert(store=store, product_external_id="p1", updated_at=later, variants=[
+            VariantDataFactory(external_id="v1", price=Decimal("12")),
+            VariantDataFactory(external_id="v2", price=Decimal("15"))])
+        assert (result.received, result.applied) == (2, 2)
+        assert sorted(Variant.objects.for_store(store).values_list("external_id", "price")) == [
+            ("v1", Decimal("12.00")), ("v2", Decimal("15.00"))]
+        # stale variant data is skipped, and another store's product is unknown here
+        assert variants_upsert(store=store, product_external_id="p1", updated_at=T0, variants=[
+            VariantDataFactory(external_id="v1", price=Decimal("1"))]).applied == 0
+        with pytest.raises(NotFound):
+            variants_upsert(store=other_store, product_external_id="p1", updated_at=later,
+                            variants=[VariantDataFactory()])
 
     @settings(max_examples=25, deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture])

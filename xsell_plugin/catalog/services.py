@@ -8,8 +8,9 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.base import ProductData
+from integrations.base import ProductData, VariantData
 from xsell_plugin.catalog.models import Collection, Product, ProductCollection, Variant
+from xsell_plugin.core.exceptions import NotFound
 from xsell_plugin.core.upsert import UpsertResult, upsert_rows
 from xsell_plugin.orders.services import order_lines_link_catalog
 from xsell_plugin.stores.models import Store
@@ -62,6 +63,25 @@ def product_upsert(*, store: Store, product: ProductData) -> bool:
     return products_upsert(store=store, products=[product]).applied == 1
 
 
+def variants_upsert(*, store: Store, product_external_id: str, variants: Sequence[VariantData],
+                    updated_at: datetime) -> UpsertResult:
+    """Insert or update some variants of a known product (e.g. WooCommerce variations, which
+    come apart from their product). Other variants of the product are left alone; a variant
+    older than the stored one is skipped."""
+    product_id = (Product.objects.for_store(store).filter(external_id=product_external_id)
+                  .values_list("pk", flat=True).first())
+    if product_id is None:
+        raise NotFound("Unknown product for this store.", extra={"product": product_external_id})
+    now = timezone.now()
+    with transaction.atomic():
+        applied = upsert_rows(
+            Variant, [_variant_row(store, product_id, v, updated_at, now) for v in variants],
+            unique=("store_id", "external_id"), update=_VARIANT_FIELDS, version="source_updated_at",
+        )
+        order_lines_link_catalog(store=store, product_external_ids=[product_external_id])
+    return UpsertResult(received=len(variants), applied=len(applied))
+
+
 def product_mark_deleted(*, store: Store, external_id: str, deleted_at: datetime) -> bool:
     """The platform deleted the product: keep the row (order history points at it) but never
     recommend it again. A later create/update with a newer time brings it back."""
@@ -108,14 +128,7 @@ def _variants_replace(*, store: Store, products: Sequence[ProductData], product_
     if not products:
         return
     rows = [
-        {
-            "store_id": store.pk, "external_id": v.external_id,
-            "product_id": product_ids[(store.pk, p.external_id)], "title": v.title[:500],
-            "sku": v.sku, "price": v.price, "compare_at_price": v.compare_at_price,
-            "cost": v.cost, "inventory_quantity": v.inventory_quantity,
-            "stock_status": str(v.stock_status), "position": v.position,
-            "source_updated_at": p.updated_at, "updated_at": now,
-        }
+        _variant_row(store, product_ids[(store.pk, p.external_id)], v, p.updated_at, now)
         for p in products for v in p.variants
     ]
     upsert_rows(Variant, rows, unique=("store_id", "external_id"), update=_VARIANT_FIELDS)
@@ -124,6 +137,16 @@ def _variants_replace(*, store: Store, products: Sequence[ProductData], product_
      .filter(product_id__in=[product_ids[(store.pk, p.external_id)] for p in products])
      .exclude(external_id__in=keep)
      .delete())
+
+
+def _variant_row(store: Store, product_id: int, v: VariantData, updated_at: datetime, now) -> dict:
+    return {
+        "store_id": store.pk, "external_id": v.external_id, "product_id": product_id,
+        "title": v.title[:500], "sku": v.sku, "price": v.price,
+        "compare_at_price": v.compare_at_price, "cost": v.cost,
+        "inventory_quantity": v.inventory_quantity, "stock_status": str(v.stock_status),
+        "position": v.position, "source_updated_at": updated_at, "updated_at": now,
+    }
 
 
 def _collections_link(*, store: Store, products: Sequence[ProductData], product_ids: dict,

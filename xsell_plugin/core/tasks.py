@@ -41,7 +41,7 @@ def enqueue_now(func: str | Callable[..., Any], *args: Any, queue: str | None = 
         if queue not in settings.XSELL_QUEUES:
             raise ValueError(f"unknown queue {queue!r}; queues are {settings.XSELL_QUEUES}")
         if settings.XSELL_SEPARATE_QUEUES:
-            options["cluster"] = queue
+            options["cluster"] = f"{settings.Q_CLUSTER['name']}-{queue}"
     return async_task(_func_path(func), *args, q_options=options, **kwargs)
 
 

@@ -20,6 +20,16 @@ from xsell_plugin.core.exceptions import NotFound
 from xsell_plugin.dashboard.selectors import login_url
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if this command dies, even by SIGKILL (Linux), so a killed
+    `make run` never leaves a web server or worker behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Command(BaseCommand):
@@ -36,9 +46,11 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"{host}:{port} is not free ({exc.strerror}); use --port") from None
         children = [
-            subprocess.Popen([sys.executable, MANAGE, "qcluster"]),  # noqa: S603 - our own manage.py
             subprocess.Popen(  # noqa: S603 - our own manage.py
-                [sys.executable, MANAGE, "runserver", f"{host}:{port}", "--noreload"]),
+                [sys.executable, MANAGE, "qcluster"], preexec_fn=_die_with_parent),
+            subprocess.Popen(  # noqa: S603 - our own manage.py
+                [sys.executable, MANAGE, "runserver", f"{host}:{port}", "--noreload"],
+                preexec_fn=_die_with_parent),
         ]
         try:
             link = login_url()
