@@ -88,7 +88,7 @@ def test_postgres_url_and_private_test_database(monkeypatch, tmp_path):
 
 
 def test_redis_url_with_bad_port(monkeypatch):
-    with pytest.raises(ImproperlyConfigured, match="^REDIS_URL"):
+    with pytest.raises(ImproperlyConfigured, match=r"^REDIS_URL"):
         config.redis_url(env_with(monkeypatch, REDIS_URL="redis://host:notaport/0"))
 
 
@@ -96,7 +96,7 @@ def test_public_url_is_normalised_to_an_origin(monkeypatch):
     env = env_with(monkeypatch, XSELL_PUBLIC_URL="https://app.example.com/")
     assert config.public_url(env, production=True) == "https://app.example.com"
     env = env_with(monkeypatch, XSELL_PUBLIC_URL="https://app.example.com/sub")
-    with pytest.raises(ImproperlyConfigured, match="^XSELL_PUBLIC_URL"):
+    with pytest.raises(ImproperlyConfigured, match=r"^XSELL_PUBLIC_URL"):
         config.public_url(env, production=True)
 
 
