@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.utils import timezone
 
 from integrations import sync, webhooks
+from integrations.exceptions import PlatformError
+from integrations.registry import get_platform
 from xsell_plugin.core.tasks import enqueue_now
 from xsell_plugin.stores.models import Store
+
+logger = logging.getLogger(__name__)
 
 
 def process_webhook_event(event_id: int) -> str | None:
@@ -36,6 +42,21 @@ def reconcile_stores() -> int:
                                   platform__in=list(settings.XSELL_PLATFORMS))
     count = 0
     for store in stores.iterator():
+        try:
+            # WooCommerce disables a webhook after 5 failed deliveries: registering is
+            # idempotent and brings disabled ones back; the pull closes the gap they left.
+            get_platform(store).register_webhooks()
+        except PlatformError:
+            logger.exception("store %s: webhooks could not be registered", store.pk)
         sync.sync_reconcile_start(store=store)
         count += 1
     return count
+
+
+def connect_store(store_id: int) -> int:
+    """Register the store's webhooks (idempotent on the platform side), then start the backfill."""
+    store = Store.objects.filter(pk=store_id, status=Store.Status.ACTIVE).first()
+    if store is None:
+        return 0
+    get_platform(store).register_webhooks()
+    return len(sync.sync_backfill_start(store=store))
