@@ -161,6 +161,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "xsell_plugin.core.exceptions.api_exception_handler",
+    # Each sets request.auth to the merchant's Store. Platforms add theirs here (by import
+    # string, so the dashboard never imports a platform).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "xsell_plugin.dashboard.auth.StoreSessionAuthentication",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
 }

@@ -10,4 +10,5 @@ urlpatterns = [
     path("api/v1/", include("xsell_plugin.dashboard.urls")),
     path("app/", include("xsell_plugin.dashboard.app_urls")),
     path("django-admin/", admin.site.urls),
+    path("", include("integrations.urls")),
 ]

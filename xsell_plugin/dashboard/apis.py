@@ -5,7 +5,6 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from xsell_plugin.dashboard.auth import StoreSessionAuthentication
 from xsell_plugin.stores import selectors
 
 
@@ -15,7 +14,8 @@ class HasStore(BasePermission):
 
 
 class StoreApi(APIView):
-    authentication_classes = [StoreSessionAuthentication]
+    """Base of every admin API: authenticated as one store (``request.auth``), scoped to it."""
+
     permission_classes = [HasStore]
 
 
