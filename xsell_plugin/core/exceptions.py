@@ -13,8 +13,6 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_default_handler
 
 
 class ApplicationError(Exception):
@@ -98,8 +96,13 @@ def _drf_code(exc: drf_exceptions.APIException) -> str:
     return "validation_failed" if isinstance(exc, drf_exceptions.ValidationError) else "error"
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+def api_exception_handler(exc: Exception, context: dict):
     """DRF ``EXCEPTION_HANDLER``: every API error leaves as ``{"code", "message", "extra"}``."""
+    # Imported here: rest_framework.views reads the API settings, which import our
+    # authentication classes, which import this module.
+    from rest_framework.response import Response
+    from rest_framework.views import exception_handler as drf_default_handler
+
     if isinstance(exc, ApplicationError):
         return Response(exc.as_dict(), status=exc.status_code)
     if isinstance(exc, Http404):
