@@ -1,0 +1,1 @@
+"""The committed demo sample (see README.md); a package so that wheels ship its files."""
