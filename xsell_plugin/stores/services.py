@@ -37,11 +37,17 @@ def store_install(*, platform: str, domain: str, credentials: Credentials, name:
     """
     domain = domain.strip().lower()
     now = timezone.now()
+    details = {"name": name or domain, "currency": currency, "timezone": timezone_name}
+    try:  # before any write: PostgreSQL would refuse some of these with a bare DataError
+        Store(platform=platform, domain=domain, **details).full_clean(
+            validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise ValidationFailed("The store's details are not valid.",
+                               extra={"fields": exc.message_dict}) from None
     with transaction.atomic():
         store, created = Store.objects.select_for_update().get_or_create(
             platform=platform, domain=domain,
-            defaults={"name": name or domain, "currency": currency, "timezone": timezone_name,
-                      "status": Store.Status.ACTIVE, "installed_at": now},
+            defaults={**details, "status": Store.Status.ACTIVE, "installed_at": now},
         )
         if not created:
             if store.status == Store.Status.UNINSTALLED:
@@ -49,15 +55,9 @@ def store_install(*, platform: str, domain: str, credentials: Credentials, name:
             store.status = Store.Status.ACTIVE
             store.uninstalled_at = None
             store.name = name or store.name
-            store.currency = currency or store.currency
-            store.timezone = timezone_name or store.timezone
+            store.currency, store.timezone = currency, timezone_name
             store.updated_at = now
-        try:
-            store.full_clean(validate_unique=False, validate_constraints=False)
-        except ValidationError as exc:
-            raise ValidationFailed("The store's details are not valid.",
-                                   extra={"fields": exc.message_dict}) from None
-        store.save()
+            store.save()
         StoreCredentials.objects.update_or_create(
             store=store, defaults={**asdict(credentials), "updated_at": now})
     return store, created
