@@ -75,7 +75,9 @@ class Command(BaseCommand):
             time.sleep(0.2)
         for child in children:
             if child.poll() is None:
-                child.send_signal(signal.SIGINT)
+                # SIGTERM, not SIGINT: a child started from a non-interactive shell may inherit
+                # SIGINT as ignored; both runserver and qcluster stop cleanly on SIGTERM.
+                child.terminate()
         deadline = time.monotonic() + 20
         for child in children:
             try:
