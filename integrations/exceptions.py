@@ -38,3 +38,10 @@ class WebhookVerificationError(ApplicationError):
     code = "webhook_signature_invalid"
     status_code = 401
     default_message = "The webhook signature is not valid."
+
+
+class PlatformNotReady(RetryablePlatformError):
+    """The platform is still preparing what we asked for (e.g. a Shopify bulk export): come back
+    after ``retry_after``. Not a failure, so it never uses up a sync job's attempts."""
+
+    code = "platform_not_ready"

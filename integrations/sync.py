@@ -18,7 +18,11 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from integrations.exceptions import RetryablePlatformError, TerminalPlatformError
+from integrations.exceptions import (
+    PlatformNotReady,
+    RetryablePlatformError,
+    TerminalPlatformError,
+)
 from integrations.models import SyncJob
 from integrations.registry import get_platform
 from integrations.webhooks import retry_delay
@@ -114,6 +118,7 @@ def sync_job_run(*, job_id: int, now: datetime | None = None) -> str | None:
                     cursor=page.cursor or "", received=F("received") + result.received,
                     applied=F("applied") + result.applied, pages=F("pages") + 1,
                     lease_expires_at=timezone.now() + LEASE,
+                    attempts=1,  # progress: attempts count failures since the last page
                 ):
                     raise _LeaseLost
         owned.update(status=SyncJob.Status.DONE, finished_at=timezone.now(),
@@ -122,7 +127,12 @@ def sync_job_run(*, job_id: int, now: datetime | None = None) -> str | None:
     except _LeaseLost:
         logger.warning("sync job %s: lease lost, another worker continues", job_id)
         return None
+    except PlatformNotReady as exc:
+        owned.update(status=SyncJob.Status.PENDING, attempts=F("attempts") - 1, last_error="",
+                     lease_expires_at=timezone.now() + retry_delay(1, exc.retry_after))
+        return SyncJob.Status.PENDING
     except RetryablePlatformError as exc:
+        job.refresh_from_db(fields=["attempts"])
         return _retry_or_fail(job, owned, str(exc), exc.retry_after)
     except TerminalPlatformError as exc:
         owned.update(status=SyncJob.Status.FAILED, last_error=str(exc)[:2000],
@@ -130,6 +140,7 @@ def sync_job_run(*, job_id: int, now: datetime | None = None) -> str | None:
         return SyncJob.Status.FAILED
     except Exception as exc:
         logger.exception("sync job %s raised", job_id)
+        job.refresh_from_db(fields=["attempts"])
         return _retry_or_fail(job, owned, f"{type(exc).__name__}: {exc}", None)
 
 

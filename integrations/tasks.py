@@ -41,7 +41,9 @@ def reconcile_stores() -> int:
     stores = Store.objects.filter(status=Store.Status.ACTIVE,
                                   platform__in=list(settings.XSELL_PLATFORMS))
     count = 0
-    for store in stores.iterator():
+    # A list, not .iterator(): the ORM broker's enqueue calls close_old_connections(), which
+    # closed the open cursor under the loop (SQLite: "Cannot operate on a closed database").
+    for store in list(stores):
         try:
             # WooCommerce disables a webhook after 5 failed deliveries: registering is
             # idempotent and brings disabled ones back; the pull closes the gap they left.

@@ -41,10 +41,30 @@ XSELL_SHOPIFY_API_KEY = env.str("XSELL_SHOPIFY_API_KEY", default="")
 XSELL_SHOPIFY_API_SECRET = env.str("XSELL_SHOPIFY_API_SECRET", default="")
 XSELL_SHOPIFY_API_VERSION = env.str("XSELL_SHOPIFY_API_VERSION", default="2026-10")
 XSELL_SHOPIFY_ADMIN_BASE_URL = env.str("XSELL_SHOPIFY_ADMIN_BASE_URL", default="")
+# Shopify (docs/shopify.md): scopes asked for on authorization-code installs (embedded installs
+# take them from shopify.app.toml), the previous secret while rotating it, bulk-poll pacing.
+XSELL_SHOPIFY_SCOPES = env.str(
+    "XSELL_SHOPIFY_SCOPES",
+    default="read_products,read_inventory,read_customers,write_customers,read_orders,"
+            "read_all_orders,read_checkouts,write_discounts",
+)
+XSELL_SHOPIFY_OLD_API_SECRET = env.str("XSELL_SHOPIFY_OLD_API_SECRET", default="")
+XSELL_SHOPIFY_BULK_POLL_SECONDS = config.positive_float(
+    env, "XSELL_SHOPIFY_BULK_POLL_SECONDS", default=2.0)
 XSELL_PLATFORMS = {
     "shopify": "integrations.shopify.platform.ShopifyPlatform",
     "woocommerce": "integrations.woocommerce.platform.WooCommercePlatform",
 }
+# WooCommerce (docs/woocommerce.md): the name merchants see on the key-granting screen, the
+# bounded retry of one REST call (attempts, backoff base and longest sleep, in seconds), and an
+# optional customer meta key holding marketing consent (WooCommerce core has none).
+XSELL_WOOCOMMERCE_APP_NAME = env.str("XSELL_WOOCOMMERCE_APP_NAME", default="xsell")
+XSELL_WOOCOMMERCE_ATTEMPTS = config.positive_int(env, "XSELL_WOOCOMMERCE_ATTEMPTS", default=4)
+XSELL_WOOCOMMERCE_RETRY_BACKOFF = config.positive_float(env, "XSELL_WOOCOMMERCE_RETRY_BACKOFF",
+                                                        default=1.0)
+XSELL_WOOCOMMERCE_MAX_RETRY_SLEEP = config.positive_float(
+    env, "XSELL_WOOCOMMERCE_MAX_RETRY_SLEEP", default=30.0)
+XSELL_WOOCOMMERCE_CONSENT_META_KEY = env.str("XSELL_WOOCOMMERCE_CONSENT_META_KEY", default="")
 # The tenant model every store-owned row points at (core knows no domain, so it is named here).
 XSELL_TENANT_MODEL = "stores.Store"
 
@@ -67,6 +87,8 @@ INSTALLED_APPS = [
     "xsell_plugin.dashboard",
     "xsell_plugin.demo",
     "integrations",
+    "integrations.shopify",
+    "integrations.woocommerce",
     "emails",
 ]
 
@@ -78,6 +100,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After XFrameOptions: Shopify's admin frames /app/ and /auth/shopify/ (CSP frame-ancestors).
+    "integrations.shopify.middleware.EmbeddedFrameMiddleware",
 ]
 
 ROOT_URLCONF = "xsell_plugin.urls"
@@ -165,6 +189,7 @@ REST_FRAMEWORK = {
     # string, so the dashboard never imports a platform).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "xsell_plugin.dashboard.auth.StoreSessionAuthentication",
+        "integrations.shopify.auth.ShopifySessionTokenAuthentication",
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from integrations.base import Page, ProductData, VariantData
-from integrations.exceptions import RetryablePlatformError, TerminalPlatformError
+from integrations.exceptions import PlatformNotReady, RetryablePlatformError, TerminalPlatformError
 from xsell_plugin.catalog.services import product_upsert
 
 
@@ -80,4 +80,5 @@ class FakePlatform:
     def update_marketing_consent(self, *, customer_external_id, email, state): ...
 
 
-__all__ = ["SCRIPT", "FakePlatform", "RetryablePlatformError", "Script", "TerminalPlatformError"]
+__all__ = ["SCRIPT", "FakePlatform", "PlatformNotReady", "RetryablePlatformError", "Script",
+           "TerminalPlatformError"]

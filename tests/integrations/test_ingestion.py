@@ -126,7 +126,7 @@ class TestSync:
         assert sync_job_run(job_id=job.pk, now=now + timedelta(hours=1)) == SyncJob.Status.DONE
         job.refresh_from_db()
         assert fake_platform.served_cursors == [None, "60"]  # resumed, not restarted
-        assert (job.received, job.pages, job.attempts) == (100, 10, 2)
+        assert (job.received, job.pages, job.attempts) == (100, 10, 1)  # failures since progress
         assert Product.objects.for_store(store).count() == 100
 
     def test_a_worker_killed_mid_job_is_taken_over_after_its_lease(self, store, fake_platform):
@@ -140,6 +140,32 @@ class TestSync:
         later = now + timedelta(minutes=6)
         assert sync_job_run(job_id=job.pk, now=later) == SyncJob.Status.DONE
         assert fake_platform.served_cursors == ["10"]
+
+    def test_attempts_count_failures_since_the_last_progress(self, store, fake_platform):
+        fake_platform.products = [fake.product(n, T0) for n in range(80)]
+        # a transient failure after every committed page: never more than 1 in a row
+        fake_platform.fail_at_page = {n: fake.RetryablePlatformError("503") for n in range(1, 8)}
+        job = sync_job_start(store=store, kind="products")
+        now = timezone.now()
+        statuses = []
+        for _ in range(8):  # more claims than MAX_ATTEMPTS, each one making progress
+            now += timedelta(hours=2)
+            statuses.append(sync_job_run(job_id=job.pk, now=now))
+        assert statuses == [SyncJob.Status.PENDING] * 7 + [SyncJob.Status.DONE]
+        assert Product.objects.for_store(store).count() == 80
+
+    def test_not_ready_never_uses_up_attempts(self, store, fake_platform):
+        fake_platform.products = [fake.product(1, T0)]
+        job = sync_job_start(store=store, kind="products")
+        claim_at = timezone.now()
+        for _ in range(12):  # twice MAX_ATTEMPTS
+            fake_platform.fail_at_page = {0: fake.PlatformNotReady("still running", retry_after=20)}
+            before = timezone.now()
+            assert sync_job_run(job_id=job.pk, now=claim_at) == SyncJob.Status.PENDING
+            job.refresh_from_db()
+            assert job.attempts == 0 and job.lease_expires_at >= before + timedelta(seconds=20)
+            claim_at = job.lease_expires_at
+        assert sync_job_run(job_id=job.pk, now=claim_at) == SyncJob.Status.DONE
 
     def test_terminal_error_fails_the_job_with_its_reason(self, store, fake_platform):
         fake_platform.products = [fake.product(1, T0)]

@@ -81,3 +81,22 @@ class Preference(TenantModel):
     def is_paused(self, now=None) -> bool:
         now = now or dj_timezone.now()
         return self.paused_until is not None and self.paused_until > now
+
+
+class DataExport(TenantModel):
+    """Everything we held about one customer when they asked for it (a data-subject access
+    request, e.g. Shopify's customers/data_request), kept for the merchant to hand over. One
+    per platform request id; erased with the customer."""
+
+    request_id = models.CharField(max_length=100)
+    customer_external_id = models.CharField(max_length=255, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "request_id"], name="dataexport_store_request_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"data export {self.request_id}"

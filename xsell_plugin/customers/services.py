@@ -11,7 +11,7 @@ from django.utils import timezone
 from integrations.base import ConsentData, CustomerData
 from xsell_plugin.activity.models import ActivityEvent, Checkout
 from xsell_plugin.core.upsert import UpsertResult, upsert_rows
-from xsell_plugin.customers.models import Customer, Suppression
+from xsell_plugin.customers.models import Customer, DataExport, Suppression
 from xsell_plugin.orders.models import Order
 from xsell_plugin.orders.services import orders_link_customers
 from xsell_plugin.stores.models import Store
@@ -124,6 +124,17 @@ def customer_data_export(*, store: Store, external_id: str = "", email: str = ""
     }
 
 
+def customer_data_export_record(*, store: Store, request_id: str, external_id: str = "",
+                                email: str = "") -> tuple[DataExport, bool]:
+    """Keep a data-subject access export for the merchant; a repeated request id keeps the first.
+    Returns (export, created)."""
+    data = customer_data_export(store=store, external_id=external_id, email=email)
+    return DataExport.objects.get_or_create(
+        store=store, request_id=request_id[:100],
+        defaults={"customer_external_id": external_id, "email": normalise_email(email),
+                  "data": data})
+
+
 def _preference(customer: Customer) -> dict | None:
     pref = getattr(customer, "preference", None)
     if pref is None:
@@ -150,6 +161,9 @@ def customer_redact(*, store: Store, external_id: str = "", email: str = "") -> 
             models.Q(customer_id__in=ids) | models.Q(email__in=emails)
             | models.Q(customer_external_id__in=external_ids)).delete()
         Suppression.objects.for_store(store).filter(email__in=emails).delete()
+        DataExport.objects.for_store(store).filter(
+            models.Q(customer_external_id__in=external_ids - {""}) | models.Q(email__in=emails)
+        ).delete()
         deleted = Customer.objects.for_store(store).filter(pk__in=ids).delete()[1].get(
             "customers.Customer", 0)
     return deleted
