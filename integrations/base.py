@@ -174,6 +174,13 @@ class CheckoutData:
 
 @dataclass(frozen=True, slots=True)
 class DiscountCodeRequest:
+    """A per-recipient code with a real end date.
+
+    Basic: ``percent_off`` or ``amount_off`` on ``product_external_ids`` (empty: everything).
+    Buy X get Y: with ``buy_product_external_ids`` set, buying ``buy_quantity`` of those gives
+    ``get_quantity`` of ``product_external_ids`` at ``percent_off`` (100 = a free add-on).
+    """
+
     code: str
     ends_at: datetime
     percent_off: Decimal | None = None
@@ -181,6 +188,13 @@ class DiscountCodeRequest:
     customer_email: str = ""
     product_external_ids: tuple[str, ...] = ()
     usage_limit: int = 1
+    buy_product_external_ids: tuple[str, ...] = ()
+    buy_quantity: int = 1
+    get_quantity: int = 1
+
+    @property
+    def is_buy_x_get_y(self) -> bool:
+        return bool(self.buy_product_external_ids)
 
 
 @dataclass(frozen=True, slots=True)

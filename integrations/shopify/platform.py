@@ -325,31 +325,63 @@ class ShopifyPlatform:
         return found[0]["id"] if found else ""
 
     def create_discount_code(self, request: DiscountCodeRequest) -> IssuedDiscount:
+        if request.is_buy_x_get_y:
+            return self._create_bxgy(request)
         if (request.percent_off is None) == (request.amount_off is None):
             raise ValueError("a discount takes exactly one of percent_off and amount_off")
         if request.percent_off is not None:
-            if not Decimal("0") < request.percent_off <= Decimal("100"):
-                raise ValueError("percent_off must be in (0, 100]")
-            value: dict[str, Any] = {"percentage": float(request.percent_off / Decimal(100))}
+            value: dict[str, Any] = {"percentage": _fraction(request.percent_off)}
         else:
             if request.amount_off is None or request.amount_off <= 0:
                 raise ValueError("amount_off must be positive")
             value = {"discountAmount": {"amount": str(request.amount_off), "appliesOnEachItem": False}}
+        items = ({"products": {"productsToAdd": list(request.product_external_ids)}}
+                 if request.product_external_ids else {"all": True})
+        return self._create_code(request, queries.DISCOUNT_BASIC_CREATE, "discountCodeBasicCreate", {
+            "customerGets": {"value": value, "items": items},
+            "appliesOncePerCustomer": True,
+            "combinesWith": {"productDiscounts": False, "orderDiscounts": False,
+                             "shippingDiscounts": True},
+        })
+
+    def _create_bxgy(self, request: DiscountCodeRequest) -> IssuedDiscount:
+        """Buy X get Y: e.g. buy the laptop, get the sleeve free (percent_off 100)."""
+        if request.percent_off is None or request.amount_off is not None:
+            raise ValueError("a buy-X-get-Y discount takes percent_off (100 = free)")
+        if not request.product_external_ids:
+            raise ValueError("a buy-X-get-Y discount needs the products the customer gets")
+        if request.buy_quantity < 1 or request.get_quantity < 1:
+            raise ValueError("buy_quantity and get_quantity must be at least 1")
+        return self._create_code(request, queries.DISCOUNT_BXGY_CREATE, "discountCodeBxgyCreate", {
+            "customerBuys": {
+                "value": {"quantity": str(request.buy_quantity)},
+                "items": {"products": {"productsToAdd": list(request.buy_product_external_ids)}},
+            },
+            "customerGets": {
+                "value": {"discountOnQuantity": {
+                    "quantity": str(request.get_quantity),
+                    "effect": {"percentage": _fraction(request.percent_off)}}},
+                "items": {"products": {"productsToAdd": list(request.product_external_ids)}},
+            },
+            "usesPerOrderLimit": 1,
+            "appliesOncePerCustomer": True,
+            "combinesWith": {"productDiscounts": False, "orderDiscounts": False,
+                             "shippingDiscounts": True},
+        })
+
+    def _create_code(self, request: DiscountCodeRequest, mutation: str, root: str,
+                     fields: dict[str, Any]) -> IssuedDiscount:
         customer = self._customer_gid(request.customer_email) if request.customer_email else ""
         if request.customer_email and not customer:
             logger.info("store %s: discount %s not restricted: no Shopify customer for the email",
                         self.store.pk, request.code)
-        items = ({"products": {"productsToAdd": list(request.product_external_ids)}}
-                 if request.product_external_ids else {"all": True})
-        result = self.client.mutate(queries.DISCOUNT_BASIC_CREATE, {"input": {
+        result = self.client.mutate(mutation, {"input": {
             "title": f"xsell {request.code}", "code": request.code,
             "startsAt": timezone.now().isoformat(), "endsAt": request.ends_at.isoformat(),
             "context": {"customers": {"add": [customer]}} if customer else {"all": "ALL"},
-            "customerGets": {"value": value, "items": items},
-            "appliesOncePerCustomer": True, "usageLimit": request.usage_limit,
-            "combinesWith": {"productDiscounts": False, "orderDiscounts": False,
-                             "shippingDiscounts": True},
-        }}, "discountCodeBasicCreate")
+            "usageLimit": request.usage_limit,
+            **fields,
+        }}, root)
         node = result.get("codeDiscountNode") or {}
         ends_at = mappers.when((node.get("codeDiscount") or {}).get("endsAt")) or request.ends_at
         return IssuedDiscount(code=request.code, external_id=node.get("id", ""), ends_at=ends_at)
@@ -488,3 +520,9 @@ _HANDLERS: dict[str, Callable[[ShopifyPlatform, dict, datetime], None]] = {
     topics.CUSTOMERS_REDACT: ShopifyPlatform._on_customer_redact,
     topics.SHOP_REDACT: ShopifyPlatform._on_shop_redact,
 }
+
+
+def _fraction(percent: Decimal) -> float:
+    if not Decimal("0") < percent <= Decimal("100"):
+        raise ValueError("percent_off must be in (0, 100]")
+    return float(percent / Decimal(100))

@@ -211,6 +211,7 @@ _DISCOUNT_RESULT = """
       id
       codeDiscount {
         ... on DiscountCodeBasic { endsAt codes(first: 1) { nodes { code } } }
+        ... on DiscountCodeBxgy { endsAt codes(first: 1) { nodes { code } } }
       }
     }
     userErrors { field message code }
@@ -218,6 +219,11 @@ _DISCOUNT_RESULT = """
 DISCOUNT_BASIC_CREATE = f"""
 mutation XsellDiscountBasicCreate($input: DiscountCodeBasicInput!) {{
   discountCodeBasicCreate(basicCodeDiscount: $input) {{ {_DISCOUNT_RESULT} }}
+}}
+"""
+DISCOUNT_BXGY_CREATE = f"""
+mutation XsellDiscountBxgyCreate($input: DiscountCodeBxgyInput!) {{
+  discountCodeBxgyCreate(bxgyCodeDiscount: $input) {{ {_DISCOUNT_RESULT} }}
 }}
 """
 CONSENT_UPDATE = """

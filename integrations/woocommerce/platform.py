@@ -206,6 +206,10 @@ class WooCommercePlatform:
     def create_discount_code(self, request: base.DiscountCodeRequest) -> base.IssuedDiscount:
         """A single-use coupon for one recipient. Safe to retry: if the code exists already and
         is the same recipient's (an earlier attempt that timed out), it is returned."""
+        if request.is_buy_x_get_y:
+            raise TerminalPlatformError(
+                "WooCommerce core has no buy-X-get-Y coupons; offer a product-scoped coupon.",
+                code="platform_unsupported", extra={"feature": "buy_x_get_y"})
         body = mappers.coupon_body(request)
         try:
             created = self.client.post("coupons", body).data

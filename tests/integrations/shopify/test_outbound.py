@@ -79,6 +79,36 @@ class TestDiscounts:
             code="XS-ANY", ends_at=ENDS, percent_off=Decimal("10"), customer_email="nobody@example.com"))
         assert shop.discounts[0]["context"] == {"all": "ALL"}
 
+    def test_buy_x_get_y_free_add_on(self, store, shop):
+        issued = ShopifyPlatform(store).create_discount_code(DiscountCodeRequest(
+            code="XS-SLEEVE", ends_at=ENDS, percent_off=Decimal("100"),
+            buy_product_external_ids=("gid://shopify/Product/1",), buy_quantity=1,
+            product_external_ids=("gid://shopify/Product/2",), get_quantity=1))
+        assert (issued.code, issued.ends_at) == ("XS-SLEEVE", ENDS)
+        sent = shop.discounts[0]
+        assert sent["kind"] == "discountCodeBxgyCreate"
+        assert sent["customerBuys"] == {
+            "value": {"quantity": "1"},
+            "items": {"products": {"productsToAdd": ["gid://shopify/Product/1"]}}}
+        assert sent["customerGets"] == {
+            "value": {"discountOnQuantity": {"quantity": "1", "effect": {"percentage": 1.0}}},
+            "items": {"products": {"productsToAdd": ["gid://shopify/Product/2"]}}}
+        assert (sent["usageLimit"], sent["usesPerOrderLimit"], sent["appliesOncePerCustomer"]) == (
+            1, 1, True)
+        assert sent["endsAt"] == "2026-02-01T12:00:00+00:00"
+
+    @pytest.mark.parametrize("kwargs", [
+        {"percent_off": None, "amount_off": Decimal("5")},
+        {"percent_off": Decimal("50"), "product_external_ids": ()},
+        {"percent_off": Decimal("50"), "buy_quantity": 0},
+    ])
+    def test_invalid_buy_x_get_y_never_reaches_shopify(self, store, shop, kwargs):
+        request = {"code": "XS-B", "ends_at": ENDS, "buy_product_external_ids": ("gid://shopify/Product/1",),
+                   "product_external_ids": ("gid://shopify/Product/2",), **kwargs}
+        with pytest.raises(ValueError):
+            ShopifyPlatform(store).create_discount_code(DiscountCodeRequest(**request))
+        assert shop.discounts == []
+
     def test_a_taken_code_is_a_terminal_error(self, store, shop):
         request = DiscountCodeRequest(code="XS-DUP", ends_at=ENDS, percent_off=Decimal("10"))
         ShopifyPlatform(store).create_discount_code(request)

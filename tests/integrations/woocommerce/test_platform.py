@@ -106,6 +106,15 @@ def test_coupon_creation_fields(fake, woo):
     assert {"key": "_xsell_issued", "value": "1"} in coupon["meta_data"]
 
 
+def test_buy_x_get_y_is_refused_with_a_typed_error(fake, woo):
+    with pytest.raises(TerminalPlatformError) as error:
+        WooCommercePlatform(woo).create_discount_code(DiscountCodeRequest(
+            code="XS-BXGY", ends_at=ENDS, percent_off=Decimal("100"),
+            buy_product_external_ids=("732",), product_external_ids=("794",)))
+    assert error.value.code == "platform_unsupported"
+    assert fake.coupons == {}
+
+
 def test_coupon_retry_after_a_lost_answer_returns_the_same_coupon(fake, woo):
     request = DiscountCodeRequest(code="XS-BOB", ends_at=ENDS, amount_off=Decimal("5"),
                                   customer_email="bob@example.com")
