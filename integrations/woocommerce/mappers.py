@@ -339,7 +339,7 @@ def order_from_payload(payload: Mapping) -> OrderData:
             customer_external_id=_id(payload.get("customer_id")),
             email=str(billing.get("email") or ""),
             financial_status=financial,
-            fulfillment_status="fulfilled" if status == "completed" else "",
+            fulfillment_status="fulfilled" if status == "completed" else "unfulfilled",
             cancelled_at=updated_at if status in _VOID else None,
             discount_codes=tuple(str(c.get("code")) for c in
                                  _list(payload.get("coupon_lines"), "coupon_lines")
