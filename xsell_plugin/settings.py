@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "integrations.shopify",
     "integrations.woocommerce",
     "emails",
+    "xsell_plugin.tracking",
 ]
 
 MIDDLEWARE = [
@@ -167,6 +168,20 @@ if REDIS_URL:
 XSELL_OUTBOX_DIR = VAR_DIR / "outbox"
 EMAIL_BACKEND = env.str("XSELL_EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = str(XSELL_OUTBOX_DIR)
+# Store emails (docs/emails.md): the send lease, bounded retries with exponential backoff
+# (seconds), the SMTP/ESP timeout, how long before the sweeper nudges a due send again, the
+# optional open pixel, and the mailbox in List-Unsubscribe's mailto (default unsubscribe@ the
+# public host).
+XSELL_EMAIL_LEASE_SECONDS = config.positive_int(env, "XSELL_EMAIL_LEASE_SECONDS", default=300)
+XSELL_EMAIL_MAX_ATTEMPTS = config.positive_int(env, "XSELL_EMAIL_MAX_ATTEMPTS", default=5)
+XSELL_EMAIL_RETRY_BACKOFF = config.positive_float(env, "XSELL_EMAIL_RETRY_BACKOFF", default=60.0)
+XSELL_EMAIL_RETRY_MAX_DELAY = config.positive_float(env, "XSELL_EMAIL_RETRY_MAX_DELAY", default=3600.0)
+XSELL_EMAIL_SMTP_TIMEOUT = config.positive_float(env, "XSELL_EMAIL_SMTP_TIMEOUT", default=30.0)
+XSELL_EMAIL_REQUEUE_AFTER = config.positive_int(env, "XSELL_EMAIL_REQUEUE_AFTER", default=600)
+XSELL_EMAIL_OPEN_PIXEL = config.boolean(env, "XSELL_EMAIL_OPEN_PIXEL", default=False)
+XSELL_EMAIL_UNSUBSCRIBE_MAILBOX = env.str("XSELL_EMAIL_UNSUBSCRIBE_MAILBOX", default="")
+# Benchmark suites of `manage.py xsell_bench <suite>`, by import string (core knows no domain).
+XSELL_BENCH_SUITES = {"emails": "emails.bench.run"}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -11,4 +11,5 @@ urlpatterns = [
     path("app/", include("xsell_plugin.dashboard.app_urls")),
     path("django-admin/", admin.site.urls),
     path("", include("integrations.urls")),
+    path("", include("xsell_plugin.tracking.urls")),  # /t/c/, /t/o/, /u/, /p/, /webhooks/mailer/
 ]
