@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run serve migrate demo test lint bench clean
+.PHONY: install run serve migrate demo test lint bench reliability clean
 
 install: $(STAMP)
 
@@ -31,6 +31,18 @@ serve: migrate
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every benchmark suite of DESIGN.md section 7 at the bars' sizes (BENCH_ARGS="--scale 0.05" for
+# a quick look); figures in var/bench/*.json, how to read them in docs/performance.md.
+BENCH_ARGS ?=
+bench: migrate
+	$(PY) manage.py xsell_bench all $(BENCH_ARGS)
+
+# The heavy fault tests (kill -9, PostgreSQL restart, load under gunicorn, atheris), then the rest
+# of the reliability and security suites (those also run in `make test`).
+reliability: $(STAMP)
+	$(PY) -m pytest tests/reliability tests/security -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest tests/reliability tests/security -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -53,6 +53,7 @@ from emails.transport import Envelope, deliver
 from xsell_plugin.core.exceptions import ValidationFailed
 from xsell_plugin.core.tasks import enqueue_now, enqueue_on_commit
 from xsell_plugin.customers.models import ConsentState, Customer, Preference, Suppression
+from xsell_plugin.sequences.consent import soft_opt_in_allows
 from xsell_plugin.stores.models import Store
 from xsell_plugin.tracking import links as tracking_links
 from xsell_plugin.tracking.services import tracked_links_save
@@ -134,7 +135,7 @@ def skip_reason(outbound: OutboundEmail, *, now: datetime) -> str:
     customer = outbound.customer
     if customer is None:
         return "customer deleted"
-    if customer.consent_state != ConsentState.SUBSCRIBED:
+    if customer.consent_state != ConsentState.SUBSCRIBED and not soft_opt_in_allows(store, customer):
         return f"consent {customer.consent_state}"
     if not customer.email:
         return "no email address"

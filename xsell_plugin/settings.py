@@ -86,11 +86,16 @@ INSTALLED_APPS = [
     "xsell_plugin.activity",
     "xsell_plugin.dashboard",
     "xsell_plugin.demo",
+    "xsell_plugin.offers",
+    "xsell_plugin.recommendations",
     "integrations",
     "integrations.shopify",
     "integrations.woocommerce",
     "emails",
     "xsell_plugin.tracking",
+    "xsell_plugin.sequences",
+    "xsell_plugin.experiments",
+    "xsell_plugin.reporting",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +187,22 @@ XSELL_EMAIL_OPEN_PIXEL = config.boolean(env, "XSELL_EMAIL_OPEN_PIXEL", default=F
 XSELL_EMAIL_UNSUBSCRIBE_MAILBOX = env.str("XSELL_EMAIL_UNSUBSCRIBE_MAILBOX", default="")
 # Benchmark suites of `manage.py xsell_bench <suite>`, by import string (core knows no domain).
 XSELL_BENCH_SUITES = {"emails": "emails.bench.run"}
+# Ingestion (docs/performance.md) and `xsell_bench all` (every suite, section 7 side by side).
+XSELL_BENCH_SUITES["webhooks"] = "integrations.bench.webhooks"
+XSELL_BENCH_SUITES["backfill"] = "integrations.bench.backfill"
+XSELL_BENCH_SUITES["all"] = "xsell_plugin.core.bench.run_all"
+# Sequences (docs/sequences.md): the dispatcher's claim batch, the lease of a claimed send (its
+# task is enqueued again after that), how far back a trigger scan looks after downtime, and the
+# content builder of a step (recommendations and incentive picked at send time).
+XSELL_SEQUENCE_CLAIM_BATCH = config.positive_int(env, "XSELL_SEQUENCE_CLAIM_BATCH", default=1000)
+XSELL_SEQUENCE_LEASE_SECONDS = config.positive_int(env, "XSELL_SEQUENCE_LEASE_SECONDS", default=300)
+XSELL_SEQUENCE_MAX_CATCH_UP_HOURS = config.positive_int(env, "XSELL_SEQUENCE_MAX_CATCH_UP_HOURS",
+                                                        default=24)
+XSELL_SEQUENCE_TIMED_SCAN_MINUTES = config.positive_int(env, "XSELL_SEQUENCE_TIMED_SCAN_MINUTES",
+                                                        default=60)
+XSELL_SEQUENCE_CONTENT = "xsell_plugin.sequences.content.step_content"
+XSELL_BENCH_SUITES["dispatch"] = "xsell_plugin.sequences.bench.run"
+XSELL_PLATFORMS["demo"] = "xsell_plugin.demo.simulation.DemoPlatform"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -235,5 +256,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("XSELL_LOG_LEVEL", default="INFO")},
-    "loggers": {"django_q": {"level": "WARNING"}},
+    "loggers": {"django_q": {"level": "WARNING"}, "django-q": {"level": "WARNING"}},
 }

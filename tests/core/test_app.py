@@ -47,3 +47,18 @@ def test_schema_is_served():
     response = Client().get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/v1/store" in response.content
+
+
+def test_session_writes_need_the_csrf_token(store):
+    client = Client(enforce_csrf_checks=True)
+    client.get(f"/app/?login={login_token_for(store)}")
+    assert client.get("/api/v1/store").status_code == 200  # reads need no token
+    forged = client.put("/api/v1/mailer", data="{}", content_type="application/json")
+    assert forged.status_code == 403
+    assert forged.json()["code"] == "permission_denied"
+    page = client.get("/app/")  # the admin page hands out the token
+    token = client.cookies["csrftoken"].value
+    assert b'name="csrf-token" content="' in page.content
+    allowed = client.put("/api/v1/mailer", data="{}", content_type="application/json",
+                         headers={"X-CSRFToken": token})
+    assert allowed.status_code != 403

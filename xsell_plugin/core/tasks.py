@@ -7,12 +7,14 @@ is the truth (DESIGN.md section 6).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 _PLAIN = (int, str, float, bool, uuid.UUID, type(None))
@@ -42,7 +44,21 @@ def enqueue_now(func: str | Callable[..., Any], *args: Any, queue: str | None = 
             raise ValueError(f"unknown queue {queue!r}; queues are {settings.XSELL_QUEUES}")
         if settings.XSELL_SEPARATE_QUEUES:
             options["cluster"] = f"{settings.Q_CLUSTER['name']}-{queue}"
+    options["broker"] = _broker(options.get("cluster"))
     return async_task(_func_path(func), *args, q_options=options, **kwargs)
+
+
+_BROKERS: dict[tuple[int, str | None], Any] = {}
+
+
+def _broker(cluster: str | None):
+    """One broker per process and queue. django-q2 builds a new one per ``async_task``: with
+    Redis that is a new connection (and handshake) per enqueue, a third of a webhook's time."""
+    key = (os.getpid(), cluster)
+    broker = _BROKERS.get(key)
+    if broker is None:
+        broker = _BROKERS[key] = get_broker(cluster)
+    return broker
 
 
 def enqueue_on_commit(func: str | Callable[..., Any], *args: Any, queue: str | None = None,

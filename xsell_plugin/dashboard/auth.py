@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rest_framework.authentication import BaseAuthentication
+from rest_framework.authentication import SessionAuthentication
 
 from xsell_plugin.core.exceptions import NotAuthenticated
 from xsell_plugin.core.tokens import make_token, read_token
@@ -38,13 +38,19 @@ def store_from_session(request) -> Store | None:
     return Store.objects.filter(pk=store_id, status=Store.Status.ACTIVE).first()
 
 
-class StoreSessionAuthentication(BaseAuthentication):
-    """DRF authentication: the store the session was opened for (``request.auth`` is the store)."""
+class StoreSessionAuthentication(SessionAuthentication):
+    """DRF authentication: the store the session was opened for (``request.auth`` is the store).
+
+    A cookie session, so unsafe methods must carry the CSRF token (``X-CSRFToken``), exactly as
+    DRF's own session authentication demands: the session cookie is ``SameSite=None`` in
+    production (the admin is framed by Shopify), so the browser would send it cross-site.
+    """
 
     def authenticate(self, request):
         store = store_from_session(request._request)
         if store is None:
             return None
+        self.enforce_csrf(request)
         return (None, store)
 
     def authenticate_header(self, request) -> str:

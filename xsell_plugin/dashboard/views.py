@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from xsell_plugin.core.exceptions import ApplicationError
@@ -10,6 +11,7 @@ from xsell_plugin.stores import selectors
 
 
 @require_GET
+@ensure_csrf_cookie  # the admin's API writes send it back as X-CSRFToken
 def app_shell(request):
     """The embedded admin's shell. ``?login=<signed token>`` opens a session for that store."""
     token = request.GET.get("login")

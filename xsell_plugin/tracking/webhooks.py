@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -38,6 +38,8 @@ def mailer_webhook(request, store_id: int, esp: str):
         view = webhook_view(spec, account.webhook_secret)
         view.run_validators(request)
         events = view.parse_events(request)
+    except RequestDataTooBig:  # over DATA_UPLOAD_MAX_MEMORY_SIZE: refused, not "unverified"
+        return HttpResponse("Payload too large", status=413)
     except (AnymailWebhookValidationFailure, SuspiciousOperation):
         logger.warning("mailer webhook: verification failed (store %s, %s)", store.pk, esp)
         return HttpResponseBadRequest("webhook verification failed")

@@ -47,21 +47,25 @@ class Command(BaseCommand):
                             help="a node_modules folder holding the npm package a suite compares with")
         parser.add_argument("--output", default=None, help="where to write the JSON (default var/bench/)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+        parser.add_argument("--scale", type=float, default=1.0,
+                            help="sizes relative to the bars' (1.0); e.g. 0.01 for a smoke run")
 
     def handle(self, *args, suite: str, size: int | None, node_modules: str | None, output: str | None,
-               no_progress: bool, **options):
+               no_progress: bool, scale: float = 1.0, **options):
         path = settings.XSELL_BENCH_SUITES.get(suite)
         if path is None:
             known = ", ".join(sorted(settings.XSELL_BENCH_SUITES))
             raise CommandError(f"unknown suite {suite!r}; suites: {known}")
         if size is not None and size < 1:
             raise CommandError("--size must be at least 1")
+        if not scale > 0:
+            raise CommandError("--scale must be above 0")
         run = import_string(path)
         console = Console(file=self.stdout, highlight=False, width=None if self.stdout.isatty() else 120)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, disable=no_progress, transient=False) as bars:
             report = run(size=size, progress=lambda d, t: _Bar(bars, d, t),
-                         options={"node_modules": node_modules})
+                         options={"node_modules": node_modules, "scale": scale})
 
         table = Table(title=report.get("title", suite))
         table.add_column("measurement")

@@ -1,0 +1,24 @@
+import pytest
+
+from tests.factories import StoreFactory
+from tests.sequences.helpers import CONTENT, Engine, product
+
+
+@pytest.fixture(autouse=True)
+def _sequence_settings(settings):
+    settings.XSELL_SEQUENCE_CONTENT = CONTENT
+    settings.XSELL_PUBLIC_URL = "https://app.xsell.test"
+    settings.XSELL_EMAIL_OPEN_PIXEL = False
+
+
+@pytest.fixture
+def shop(db):
+    store = StoreFactory(domain="seq-shop.myshopify.com", name="Seq Shop", timezone="America/New_York")
+    for ext in ("p1", "p2", "p3"):
+        product(store, ext)
+    return store
+
+
+@pytest.fixture
+def engine(shop):
+    return Engine(shop)

@@ -1,0 +1,573 @@
+"""Writes for sequences: definitions, enrolments, exits and pauses, and sending one step.
+
+``send_step(scheduled_id)`` is what the dispatcher's task runs. In one transaction it claims the
+row (``queued`` -> done; a duplicate delivery of the task finds nothing to claim), locks the
+customer (PostgreSQL; SQLite serialises writers), re-checks everything at send time (store,
+enrolment, consent and suppression, purchases since the trigger, pauses, the send window, the
+step's conditions, the guardrails over every sequence, the store's daily cap), picks the content
+*now* (fresh stock and prices), creates the ``OutboundEmail`` (idempotency key unique per
+ScheduledSend, so a second run can never make a second email) and schedules the next step. The
+email is enqueued for sending when the transaction commits (or sent inline with ``deliver``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from emails.kinds import KINDS
+from emails.services import email_send, outbound_email_create
+from xsell_plugin.activity.models import Checkout
+from xsell_plugin.core.exceptions import ValidationFailed
+from xsell_plugin.customers.models import Customer, Preference
+from xsell_plugin.customers.segments import segment_filter_validate, segment_matches
+from xsell_plugin.orders.models import Order, OrderLine
+from xsell_plugin.sequences import guardrails, timing
+from xsell_plugin.sequences.consent import contact_block_reason
+from xsell_plugin.sequences.guardrails import OFFER_KINDS, Policy, Reason
+from xsell_plugin.sequences.models import (
+    DailySendCount,
+    Enrollment,
+    ScheduledSend,
+    Sequence,
+    SequenceSettings,
+    Step,
+)
+from xsell_plugin.sequences.selectors import (
+    clicked_since,
+    customer_facts,
+    is_suppressed,
+    orders_since,
+    policy_for,
+    send_history,
+)
+from xsell_plugin.sequences.templates import DEFAULTS, SequenceTemplate
+from xsell_plugin.stores.models import Store
+
+logger = logging.getLogger(__name__)
+SS = ScheduledSend.Status
+# A send blocked by a guardrail waits when it could go within this long of its first due time;
+# otherwise it is skipped (with the reason) and the sequence moves on.
+GUARDRAIL_MAX_DEFER = timedelta(hours=48)
+CHECKOUT_TRIGGERS = (Sequence.Trigger.ABANDONED_CHECKOUT, Sequence.Trigger.ABANDONED_CART)
+
+
+# Definitions -------------------------------------------------------------------------------------
+
+def sequence_settings_set(*, store: Store, **fields: Any) -> SequenceSettings:
+    allowed = {f.name for f in SequenceSettings._meta.concrete_fields} - {
+        "id", "store", "created_at", "updated_at"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationFailed("Unknown sequence settings.", extra={"fields": sorted(unknown)})
+    if fields.get("soft_opt_in") and not (fields.get("soft_opt_in_policy") or SequenceSettings.objects
+                                          .for_store(store).exclude(soft_opt_in_policy="").exists()):
+        raise ValidationFailed("Soft opt-in needs the store's documented policy (a URL or text).",
+                               extra={"field": "soft_opt_in_policy"})
+    for hour_field in ("quiet_start_hour", "quiet_end_hour"):
+        if hour_field in fields and not 0 <= int(fields[hour_field]) <= 23:
+            raise ValidationFailed("Hours are 0 to 23.", extra={"field": hour_field})
+    row, _ = SequenceSettings.objects.update_or_create(
+        store=store, defaults={**fields, "updated_at": timezone.now()})
+    return row
+
+
+def _validate_steps(steps: Seq[Mapping[str, Any]]) -> None:
+    if not steps:
+        raise ValidationFailed("A sequence needs at least one step.")
+    for n, step in enumerate(steps):
+        kinds = [step["kind"], *(v.get("kind") for v in step.get("variants", ()) if v.get("kind"))]
+        for kind in kinds:
+            if kind not in KINDS:
+                raise ValidationFailed(f"Unknown email kind {kind!r}.", extra={"step": n})
+        window = (step.get("window_start_hour"), step.get("window_end_hour"))
+        if (window[0] is None) != (window[1] is None) or any(
+                h is not None and not 0 <= h <= 23 for h in window):
+            raise ValidationFailed("A send window is two hours, 0 to 23.", extra={"step": n})
+        conditions = step.get("conditions") or {}
+        unknown = set(conditions) - {"segment", "clicked", "bought_since"}
+        if unknown:
+            raise ValidationFailed("Unknown step conditions.", extra={"step": n, "keys": sorted(unknown)})
+        try:
+            segment_filter_validate(conditions.get("segment") or {})
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), extra={"step": n}) from None
+
+
+def sequence_create(*, store: Store, key: str, name: str, trigger: str,
+                    steps: Seq[Mapping[str, Any]], trigger_config: Mapping[str, Any] | None = None,
+                    audience: Mapping[str, Any] | None = None, exit_on: str = Sequence.ExitOn.ANY_ORDER,
+                    status: str = Sequence.Status.ACTIVE, priority: int = 0, reenroll_days: int = 30,
+                    pause_after_click_hours: int = 72, max_hold_days: int = 14) -> Sequence:
+    """Create a sequence with its steps. ``steps``: dicts with ``kind``, ``delay_minutes`` and
+    optionally ``window_start_hour``/``window_end_hour``, ``conditions``, ``variants``."""
+    if trigger not in Sequence.Trigger.values:
+        raise ValidationFailed(f"Unknown trigger {trigger!r}.", extra={"trigger": trigger})
+    if exit_on not in Sequence.ExitOn.values:
+        raise ValidationFailed(f"Unknown exit rule {exit_on!r}.")
+    _validate_steps(steps)
+    try:
+        segment_filter_validate(audience or {})
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), extra={"field": "audience"}) from None
+    offer = any(s["kind"] in OFFER_KINDS or any(v.get("kind") in OFFER_KINDS for v in s.get("variants", ()))
+                for s in steps)
+    with transaction.atomic():
+        sequence = Sequence.objects.create(
+            store=store, key=key, name=name, trigger=trigger, trigger_config=dict(trigger_config or {}),
+            audience=dict(audience or {}), exit_on=exit_on, status=status, priority=priority,
+            offer=offer, reenroll_days=reenroll_days, pause_after_click_hours=pause_after_click_hours,
+            max_hold_days=max_hold_days)
+        Step.objects.bulk_create([
+            Step(store=store, sequence=sequence, position=n + 1, kind=s["kind"],
+                 delay_minutes=int(s.get("delay_minutes", 0)),
+                 window_start_hour=s.get("window_start_hour"), window_end_hour=s.get("window_end_hour"),
+                 conditions=dict(s.get("conditions") or {}), variants=list(s.get("variants") or []))
+            for n, s in enumerate(steps)
+        ])
+    return sequence
+
+
+def _template_steps(template: SequenceTemplate) -> list[dict[str, Any]]:
+    return [{"kind": s.kind, "delay_minutes": s.delay_minutes,
+             "window_start_hour": s.window[0] if s.window else None,
+             "window_end_hour": s.window[1] if s.window else None, "conditions": dict(s.conditions)}
+            for s in template.steps]
+
+
+def default_sequences_install(*, store: Store, status: str = Sequence.Status.ACTIVE,
+                              templates: Iterable[SequenceTemplate] = DEFAULTS) -> list[Sequence]:
+    """Create the shipped sequences for a store; ones it already has (by key) are left as the
+    merchant made them, so calling this again changes nothing."""
+    made = []
+    for template in templates:
+        if Sequence.objects.for_store(store).filter(key=template.key).exists():
+            continue
+        try:
+            with transaction.atomic():
+                made.append(sequence_create(
+                    store=store, key=template.key, name=template.name, trigger=template.trigger,
+                    steps=_template_steps(template), trigger_config=template.trigger_config,
+                    audience=template.audience, exit_on=template.exit_on, status=status,
+                    priority=template.priority, reenroll_days=template.reenroll_days))
+        except IntegrityError:  # installed concurrently
+            continue
+    return made
+
+
+# Enrolment -------------------------------------------------------------------------------------
+
+def variant_for(step: Step, customer_id: int) -> str:
+    """The A/B variant of a step for a customer: stable, weighted by ``weight``. Issue 8's
+    experiments (holdouts, assignment records) replace this hook."""
+    variants = [v for v in step.variants or () if v.get("key")]
+    if not variants:
+        return "a"
+    total = sum(max(int(v.get("weight", 1)), 0) for v in variants) or len(variants)
+    digest = hashlib.sha256(f"xsell-variant:{step.pk}:{customer_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") % total
+    for v in variants:
+        point -= max(int(v.get("weight", 1)), 0)
+        if point < 0:
+            return str(v["key"])[:20]
+    return str(variants[-1]["key"])[:20]
+
+
+def _variant_kind(step: Step, variant: str) -> str:
+    for v in step.variants or ():
+        if v.get("key") == variant and v.get("kind"):
+            return v["kind"]
+    return step.kind
+
+
+def _zone(store: Store, customer: Customer) -> str:
+    return timing.local_zone_name(customer.timezone, store.timezone)
+
+
+def step_schedule(*, enrollment: Enrollment, step: Step, base: datetime, store: Store,
+                  customer: Customer, policy: Policy) -> ScheduledSend:
+    """The ScheduledSend of ``step``: ``base`` + its delay, moved out of quiet hours and into
+    its send window in the customer's local time, not before the enrolment's pause ends."""
+    due = timing.step_due_at(
+        base, timedelta(minutes=step.delay_minutes), _zone(store, customer),
+        quiet_start=policy.quiet_start_hour, quiet_end=policy.quiet_end_hour,
+        window_start=step.window_start_hour, window_end=step.window_end_hour,
+        not_before=enrollment.paused_until)
+    send, _ = ScheduledSend.objects.get_or_create(
+        store=store, enrollment=enrollment, step=step,
+        defaults={"due_at": due, "first_due_at": due,
+                  "variant": variant_for(step, customer.pk)})
+    return send
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolResult:
+    enrollment: Enrollment | None
+    reason: str = ""  # why not: duplicate, cooldown, offer_active, no_steps
+
+
+def enrollment_create(*, store: Store, sequence: Sequence, customer: Customer, trigger_key: str,
+                      triggered_at: datetime, facts: Mapping[str, Any], now: datetime,
+                      policy: Policy | None = None) -> EnrolResult:
+    """Enrol once per (sequence, customer, trigger key) and schedule the first step. Not when the
+    customer was enrolled in this sequence within ``reenroll_days``, or is in another offer
+    sequence (a partial unique index: one active offer enrolment per customer)."""
+    steps = list(sequence.steps.all())
+    if not steps:
+        return EnrolResult(None, "no_steps")
+    key = trigger_key[:200]
+    if Enrollment.objects.for_store(store).filter(sequence=sequence, customer=customer,
+                                                  trigger_key=key).exists():
+        return EnrolResult(None, "duplicate")
+    if sequence.reenroll_days and Enrollment.objects.for_store(store).filter(
+            sequence=sequence, customer=customer,
+            enrolled_at__gt=now - timedelta(days=sequence.reenroll_days)).exists():
+        return EnrolResult(None, "cooldown")
+    try:
+        with transaction.atomic():
+            enrollment = Enrollment.objects.create(
+                store=store, sequence=sequence, customer=customer, trigger_key=key,
+                offer=sequence.offer, triggered_at=triggered_at, enrolled_at=now,
+                facts=dict(facts), created_at=now, updated_at=now)
+            step_schedule(enrollment=enrollment, step=steps[0], base=now, store=store,
+                          customer=customer, policy=policy or policy_for(store))
+    except IntegrityError:
+        duplicate = Enrollment.objects.for_store(store).filter(
+            sequence=sequence, customer=customer, trigger_key=key).exists()
+        return EnrolResult(None, "duplicate" if duplicate else "offer_active")
+    return EnrolResult(enrollment)
+
+
+def enrollments_exit(*, enrollment_ids: Iterable[int], reason: str, now: datetime) -> int:
+    """End active enrolments and cancel what they still had scheduled. Returns how many ended."""
+    ids = list(enrollment_ids)
+    if not ids:
+        return 0
+    with transaction.atomic():
+        ended = list(Enrollment.objects.filter(pk__in=ids, status=Enrollment.Status.ACTIVE)
+                     .values_list("pk", flat=True))
+        if not ended:
+            return 0
+        Enrollment.objects.filter(pk__in=ended, status=Enrollment.Status.ACTIVE).update(
+            status=Enrollment.Status.EXITED, exit_reason=reason[:40], finished_at=now, updated_at=now)
+        ScheduledSend.objects.filter(enrollment_id__in=ended, status__in=[SS.SCHEDULED, SS.QUEUED]).update(
+            status=SS.CANCELLED, reason=reason[:40], finished_at=now, lease_expires_at=None,
+            updated_at=now)
+    return len(ended)
+
+
+def enrollments_pause(*, store: Store, customer_id: int, at: datetime, now: datetime,
+                      exclude_sequence_ids: Iterable[int] = ()) -> int:
+    """A meaningful action (a click): hold the customer's active enrolments for each sequence's
+    ``pause_after_click_hours`` after ``at``; they resume by themselves."""
+    paused = 0
+    active = (Enrollment.objects.for_store(store)
+              .filter(customer_id=customer_id, status=Enrollment.Status.ACTIVE, enrolled_at__lte=at)
+              .exclude(sequence_id__in=list(exclude_sequence_ids))
+              .select_related("sequence"))
+    for enrollment in active:
+        hours = enrollment.sequence.pause_after_click_hours
+        if not hours:
+            continue
+        until = at + timedelta(hours=hours)
+        if enrollment.paused_until and enrollment.paused_until >= until:
+            continue
+        Enrollment.objects.filter(pk=enrollment.pk).update(paused_until=until, updated_at=now)
+        ScheduledSend.objects.filter(enrollment=enrollment, status=SS.SCHEDULED,
+                                     due_at__lt=until).update(due_at=until, updated_at=now)
+        paused += 1
+    return paused
+
+
+# Sending one step ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    scheduled_id: int
+    status: str  # a ScheduledSend status, or "not_claimed"
+    reason: str = ""
+    outbound_id: int | None = None
+    email_status: str = ""  # with deliver=True: what email_send did
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    kind: str
+    context: dict[str, Any]
+    product_ids: tuple[str, ...] = ()  # external ids recommended (for "bought the recommended")
+
+
+def content_builder():
+    return import_string(settings.XSELL_SEQUENCE_CONTENT)
+
+
+def send_step(scheduled_id: int, *, now: datetime | None = None, deliver: bool = False) -> StepOutcome:
+    """Process one claimed ScheduledSend (see the module docstring). Safe to run any number of
+    times: only the run that finds it ``queued`` does anything."""
+    now = now or timezone.now()
+    try:
+        outcome = _send_step(scheduled_id, now=now, deliver=deliver)
+    except Exception:
+        # Everything rolled back (the row is still ``queued``; the dispatcher takes it again when
+        # its lease expires). Count the failure outside that transaction, and give up after a few.
+        logger.exception("scheduled send %s failed", scheduled_id)
+        _failure_record(scheduled_id, now=now)
+        raise
+    if deliver and outcome.outbound_id:
+        result = email_send(outcome.outbound_id, now=now)
+        return StepOutcome(outcome.scheduled_id, outcome.status, outcome.reason, outcome.outbound_id,
+                           result.status)
+    return outcome
+
+
+MAX_FAILURES = 5
+
+
+def _failure_record(scheduled_id: int, *, now: datetime) -> None:
+    ScheduledSend.objects.filter(pk=scheduled_id, status=SS.QUEUED).update(
+        attempts=F("attempts") + 1, updated_at=now)
+    row = ScheduledSend.objects.filter(pk=scheduled_id, status=SS.QUEUED,
+                                       attempts__gte=MAX_FAILURES).values("enrollment_id").first()
+    if row is not None:
+        ScheduledSend.objects.filter(pk=scheduled_id, status=SS.QUEUED).update(
+            status=SS.SKIPPED, reason=Reason.FAILED, finished_at=now, lease_expires_at=None,
+            updated_at=now)
+        enrollments_exit(enrollment_ids=[row["enrollment_id"]], reason=Reason.FAILED, now=now)
+
+
+def _send_step(scheduled_id: int, *, now: datetime, deliver: bool) -> StepOutcome:
+    with transaction.atomic():
+        # The claim is the first statement: a write, so SQLite takes its write lock here and a
+        # concurrent run waits; on PostgreSQL the row lock makes a duplicate wait, then miss.
+        claimed = ScheduledSend.objects.filter(pk=scheduled_id, status=SS.QUEUED).update(
+            attempts=F("attempts") + 1, updated_at=now)
+        if claimed != 1:
+            row = ScheduledSend.objects.filter(pk=scheduled_id).values("status", "reason").first()
+            return StepOutcome(scheduled_id, "not_claimed", row["status"] if row else "missing")
+        send = (ScheduledSend.objects
+                .select_related("store", "step", "enrollment__sequence", "enrollment__customer")
+                .get(pk=scheduled_id))
+        return _process(send, now=now, deliver=deliver)
+
+
+def _finish(send: ScheduledSend, status: str, reason: str, now: datetime, **changes: Any) -> StepOutcome:
+    ScheduledSend.objects.filter(pk=send.pk).update(
+        status=status, reason=reason[:40], finished_at=now, lease_expires_at=None, updated_at=now,
+        **changes)
+    return StepOutcome(send.pk, status, reason, changes.get("outbound_id"))
+
+
+def _defer(send: ScheduledSend, until: datetime, reason: str, now: datetime) -> StepOutcome:
+    ScheduledSend.objects.filter(pk=send.pk).update(
+        status=SS.SCHEDULED, due_at=until, reason=reason[:40], lease_expires_at=None,
+        deferrals=F("deferrals") + 1, updated_at=now)
+    return StepOutcome(send.pk, SS.SCHEDULED, reason)
+
+
+def _exit(send: ScheduledSend, status: str, reason: str, now: datetime) -> StepOutcome:
+    outcome = _finish(send, status, reason, now)
+    enrollments_exit(enrollment_ids=[send.enrollment_id], reason=reason, now=now)
+    return outcome
+
+
+def _next(send: ScheduledSend, *, now: datetime, policy: Policy) -> None:
+    """Schedule the step after this one, or complete the enrolment."""
+    enrollment = send.enrollment
+    following = (Step.objects.filter(sequence_id=enrollment.sequence_id, position__gt=send.step.position)
+                 .order_by("position").first())
+    if following is None:
+        Enrollment.objects.filter(pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
+            status=Enrollment.Status.COMPLETED, finished_at=now, updated_at=now)
+        return
+    step_schedule(enrollment=enrollment, step=following, base=now, store=send.store,
+                  customer=enrollment.customer, policy=policy)
+
+
+def _skip(send: ScheduledSend, reason: str, *, now: datetime, policy: Policy) -> StepOutcome:
+    outcome = _finish(send, SS.SKIPPED, reason, now)
+    _next(send, now=now, policy=policy)
+    return outcome
+
+
+def _bought_since(send: ScheduledSend, now: datetime) -> bool:
+    """An order after the trigger (the trigger's own order excluded); for ``recommended_item``
+    only an order with an item we recommended in this enrolment counts."""
+    enrollment = send.enrollment
+    orders = Order.objects.for_store(send.store).filter(
+        customer_id=enrollment.customer_id, placed_at__gt=enrollment.triggered_at, placed_at__lte=now,
+        cancelled_at__isnull=True)
+    trigger_order = (enrollment.facts or {}).get("order")
+    if trigger_order:
+        orders = orders.exclude(external_id=trigger_order)
+    if enrollment.sequence.exit_on == Sequence.ExitOn.RECOMMENDED_ITEM:
+        recommended = list(enrollment.recommended or ())
+        if not recommended:
+            return False
+        return OrderLine.objects.for_store(send.store).filter(
+            order__in=orders, product_external_id__in=recommended).exists()
+    return orders.exists()
+
+
+def _checkout_completed(send: ScheduledSend) -> bool:
+    checkout = (send.enrollment.facts or {}).get("checkout")
+    return bool(checkout) and Checkout.objects.for_store(send.store).filter(
+        external_id=checkout, status=Checkout.Status.COMPLETED).exists()
+
+
+def _hold_or_exit(send: ScheduledSend, until: datetime, reason: str, exit_reason: str, *,
+                  now: datetime, limit: timedelta) -> StepOutcome:
+    if until - send.first_due_at > limit:
+        return _exit(send, SS.SKIPPED, exit_reason, now)
+    return _defer(send, until, reason, now)
+
+
+def _daily_slot(store: Store, *, now: datetime, cap: int) -> bool:
+    """Take one of today's (store-local) sends: ``count + 1 WHERE count < cap``."""
+    if not cap:
+        return True
+    day = timing.local_day(now, store.timezone)
+    DailySendCount.objects.get_or_create(store=store, day=day)
+    return DailySendCount.objects.for_store(store).filter(day=day, count__lt=cap).update(
+        count=F("count") + 1, updated_at=now) == 1
+
+
+def _process(send: ScheduledSend, *, now: datetime, deliver: bool) -> StepOutcome:
+    store, enrollment, step = send.store, send.enrollment, send.step
+    sequence, customer = enrollment.sequence, enrollment.customer
+    if store.status != Store.Status.ACTIVE:
+        _store_stop(store, now=now)
+        return _finish(send, SS.CANCELLED, Reason.STORE_INACTIVE, now)
+    if enrollment.status != Enrollment.Status.ACTIVE:
+        return _finish(send, SS.CANCELLED, Reason.ENROLLMENT_ENDED, now)
+    if sequence.status == Sequence.Status.ARCHIVED:
+        return _exit(send, SS.CANCELLED, Reason.SEQUENCE_INACTIVE, now)
+    policy = policy_for(store)
+    max_hold = timedelta(days=sequence.max_hold_days)
+    if sequence.status == Sequence.Status.PAUSED:
+        return _hold_or_exit(send, now + timedelta(hours=1), Reason.DEFERRED_PAUSE,
+                             Reason.HELD_TOO_LONG, now=now, limit=max_hold)
+    # Serialise this customer's sends (caps are read, then a send is written).
+    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
+    customer.refresh_from_db()
+
+    # Consent and suppression, read now.
+    has_ordered = Order.objects.for_store(store).filter(customer=customer).exists()
+    blocked = contact_block_reason(
+        consent_state=customer.consent_state, has_email=bool(customer.email),
+        suppressed=is_suppressed(store=store, email=customer.email),
+        soft_opt_in=policy.soft_opt_in, has_ordered=has_ordered)
+    if blocked:
+        return _exit(send, SS.SKIPPED, blocked, now)
+    pref = Preference.objects.for_store(store).filter(customer=customer).first()
+    if pref is not None and sequence.pk in (pref.left_sequences or []):
+        return _exit(send, SS.SKIPPED, Reason.LEFT_SEQUENCE, now)
+
+    # Exits: bought since the trigger, the checkout completed.
+    if sequence.exit_on != Sequence.ExitOn.NEVER and _bought_since(send, now):
+        return _exit(send, SS.CANCELLED, Reason.PURCHASED, now)
+    if sequence.trigger in CHECKOUT_TRIGGERS and _checkout_completed(send):
+        return _exit(send, SS.CANCELLED, Reason.CHECKOUT_COMPLETED, now)
+
+    # Pauses (after a click; the customer's own pause) hold the step, then it resumes.
+    holds = [t for t in (enrollment.paused_until, pref.paused_until if pref else None) if t and t > now]
+    if holds:
+        return _hold_or_exit(send, max(holds), Reason.DEFERRED_PAUSE, Reason.PAUSED_TOO_LONG,
+                             now=now, limit=max_hold)
+
+    # The send window in the customer's local time (a backlog may have pushed us out of it).
+    zone_name = _zone(store, customer)
+    window = {"quiet_start": policy.quiet_start_hour, "quiet_end": policy.quiet_end_hour,
+              "window_start": step.window_start_hour, "window_end": step.window_end_hour}
+    if not timing.allowed_at(now, zone_name, **window):
+        return _hold_or_exit(send, timing.next_allowed(now, zone_name, **window),
+                             Reason.DEFERRED_WINDOW, Reason.HELD_TOO_LONG, now=now, limit=max_hold)
+
+    # The step's own conditions: a skipped step lets the sequence go on.
+    reason = _condition_failed(send, now=now)
+    if reason:
+        return _skip(send, reason, now=now, policy=policy)
+
+    # Guardrails across all sequences.
+    variant = send.variant or variant_for(step, customer.pk)
+    kind = _variant_kind(step, variant)
+    decision = guardrails.evaluate(
+        now=now, kind=kind, policy=policy,
+        history=send_history(store=store, customer_id=customer.pk, since=now - policy.lookback),
+        recent_orders=orders_since(store=store, customer_id=customer.pk,
+                                   since=now - policy.frequent_buyer_period, now=now),
+        fewer=pref is not None and pref.frequency == Preference.Frequency.FEWER)
+    if not decision.allowed:
+        retry = decision.retry_at
+        if retry is not None and retry - send.first_due_at <= GUARDRAIL_MAX_DEFER:
+            return _defer(send, timing.next_allowed(retry, zone_name, **window), decision.reason, now)
+        return _skip(send, decision.reason, now=now, policy=policy)
+
+    # Content picked now: fresh stock, prices, incentive.
+    content = content_builder()(store=store, customer=customer, enrollment=enrollment, step=step,
+                                kind=kind, variant=variant, now=now)
+    if content is None:
+        return _skip(send, Reason.NO_CONTENT, now=now, policy=policy)
+
+    if not _daily_slot(store, now=now, cap=policy.daily_cap):
+        tomorrow = timing.next_allowed(timing.next_local_midnight(now, store.timezone), zone_name, **window)
+        if tomorrow - send.first_due_at <= GUARDRAIL_MAX_DEFER:
+            return _defer(send, tomorrow, Reason.STORE_DAILY_CAP, now)
+        return _skip(send, Reason.STORE_DAILY_CAP, now=now, policy=policy)
+
+    context = {**content.context, "sequence": sequence.key, "step": step.position, "variant": variant}
+    outbound = outbound_email_create(
+        store=store, customer=customer, kind=content.kind, context=context, scheduled_for=now,
+        sequence_id=sequence.pk, idempotency_key=f"sequence-send:{send.pk}", enqueue=not deliver)
+    if content.product_ids:
+        recommended = list(dict.fromkeys([*(enrollment.recommended or []), *content.product_ids]))
+        Enrollment.objects.filter(pk=enrollment.pk).update(recommended=recommended, updated_at=now)
+        enrollment.recommended = recommended
+    outcome = _finish(send, SS.DISPATCHED, "", now, outbound_id=outbound.pk, variant=variant)
+    _next(send, now=now, policy=policy)
+    return outcome
+
+
+def _condition_failed(send: ScheduledSend, *, now: datetime) -> str:
+    conditions = send.step.conditions or {}
+    enrollment = send.enrollment
+    if conditions.get("segment"):
+        facts = customer_facts(store=send.store, customer_ids=[enrollment.customer_id], now=now)
+        if not segment_matches(conditions["segment"], facts[enrollment.customer_id], now):
+            return Reason.CONDITION_SEGMENT
+    if "clicked" in conditions:
+        clicked = clicked_since(store=send.store, customer_id=enrollment.customer_id,
+                                since=enrollment.enrolled_at, now=now)
+        if conditions["clicked"] and not clicked:
+            return Reason.CONDITION_CLICKED
+        if not conditions["clicked"] and clicked:
+            return Reason.CONDITION_NOT_CLICKED
+    if "bought_since" in conditions:
+        # After the trigger (a purchase trigger's own order is placed at triggered_at).
+        bought = orders_since(store=send.store, customer_id=enrollment.customer_id,
+                              since=enrollment.triggered_at, now=now) > 0
+        if conditions["bought_since"] and not bought:
+            return Reason.CONDITION_BOUGHT
+        if not conditions["bought_since"] and bought:
+            return Reason.CONDITION_NOT_BOUGHT
+    return ""
+
+
+def _store_stop(store: Store, *, now: datetime) -> None:
+    """The store is gone (uninstalled): cancel every pending send, end every enrolment."""
+    ScheduledSend.objects.for_store(store).filter(status__in=[SS.SCHEDULED, SS.QUEUED]).update(
+        status=SS.CANCELLED, reason=Reason.STORE_INACTIVE, finished_at=now, lease_expires_at=None,
+        updated_at=now)
+    Enrollment.objects.for_store(store).filter(status=Enrollment.Status.ACTIVE).update(
+        status=Enrollment.Status.EXITED, exit_reason=Reason.STORE_INACTIVE, finished_at=now,
+        updated_at=now)
