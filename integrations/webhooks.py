@@ -72,9 +72,11 @@ def webhook_event_process(*, event_id: int, now: datetime | None = None) -> str 
         return status
     except RetryablePlatformError as exc:
         return _retry_or_fail(event, str(exc), exc.retry_after, now)
-    except (TerminalPlatformError, ValueError) as exc:
-        logger.warning("webhook %s (%s) failed: %s", event.pk, event.topic, exc)
-        _finish(event, WebhookEvent.Status.FAILED, str(exc))
+    except (TerminalPlatformError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # A payload the mapper cannot read fails the same way every time: no retries.
+        logger.warning("webhook %s (%s) failed: %s: %s", event.pk, event.topic,
+                       type(exc).__name__, exc)
+        _finish(event, WebhookEvent.Status.FAILED, f"{type(exc).__name__}: {exc}")
         return WebhookEvent.Status.FAILED
     except Exception as exc:
         logger.exception("webhook %s (%s) raised", event.pk, event.topic)

@@ -81,6 +81,14 @@ class TestWebhooks:
         assert webhook_event_process(event_id=event.pk) == WebhookEvent.Status.FAILED
         assert not Product.objects.for_store(store).exists()
 
+    @pytest.mark.parametrize("error", [KeyError("id"), TypeError("'NoneType' is not iterable")])
+    def test_an_unreadable_payload_fails_at_once(self, store, fake_platform, error):
+        event, _ = record(store)
+        fake_platform.webhook_error = error
+        assert webhook_event_process(event_id=event.pk) == WebhookEvent.Status.FAILED
+        event.refresh_from_db()
+        assert event.attempts == 1 and type(error).__name__ in event.last_error
+
     def test_unexpected_errors_retry_a_bounded_number_of_times(self, store, fake_platform):
         event, _ = record(store)
         fake_platform.webhook_error = RuntimeError("bug")
