@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from tests.emails.helpers import mailbox, smtp_server
 from tests.fakes.shopify import FakeShopify, FakeShopifyServer, Reply, Shop
+from tests.integrations.shopify.conftest import point_at
 from xsell_plugin.stores.models import Store
 from xsell_plugin.stores.services import Credentials, store_install
 
@@ -83,15 +84,7 @@ def shopify_server():
 
 @pytest.fixture
 def shopify(shopify_server, settings) -> ChaosShopify:
-    shopify_server.fake.reset()
-    settings.XSELL_SHOPIFY_ADMIN_BASE_URL = shopify_server.url
-    settings.XSELL_SHOPIFY_API_KEY = API_KEY
-    settings.XSELL_SHOPIFY_API_SECRET = SECRET
-    settings.XSELL_SHOPIFY_OLD_API_SECRET = ""
-    settings.XSELL_SHOPIFY_BULK_POLL_SECONDS = 0.01
-    settings.XSELL_ALLOW_LOOPBACK_HTTP = True
-    settings.XSELL_PUBLIC_URL = "https://xsell.test"
-    return shopify_server.fake
+    return point_at(shopify_server, settings, api_key=API_KEY, secret=SECRET)
 
 
 def shopify_connect(fake: FakeShopify, domain: str, *, name: str = "Reliable Shop") -> tuple[Store, Shop]:

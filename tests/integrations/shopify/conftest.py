@@ -26,17 +26,23 @@ def fake_server():
     server.stop()
 
 
-@pytest.fixture
-def fake(fake_server, settings) -> FakeShopify:
-    fake_server.fake.reset()
-    settings.XSELL_SHOPIFY_ADMIN_BASE_URL = fake_server.url
-    settings.XSELL_SHOPIFY_API_KEY = API_KEY
-    settings.XSELL_SHOPIFY_API_SECRET = SECRET
+def point_at(server: FakeShopifyServer, settings, *, api_key: str = API_KEY,
+             secret: str = SECRET) -> FakeShopify:
+    """Reset the fake and send every Shopify call of this test to it."""
+    server.fake.reset()
+    settings.XSELL_SHOPIFY_ADMIN_BASE_URL = server.url
+    settings.XSELL_SHOPIFY_API_KEY = api_key
+    settings.XSELL_SHOPIFY_API_SECRET = secret
     settings.XSELL_SHOPIFY_OLD_API_SECRET = ""
     settings.XSELL_SHOPIFY_BULK_POLL_SECONDS = 0.01
     settings.XSELL_ALLOW_LOOPBACK_HTTP = True
     settings.XSELL_PUBLIC_URL = "https://xsell.test"
-    return fake_server.fake
+    return server.fake
+
+
+@pytest.fixture
+def fake(fake_server, settings) -> FakeShopify:
+    return point_at(fake_server, settings)
 
 
 def connect(fake: FakeShopify, store: Store, *, ttl: int = 3600) -> Shop:
