@@ -138,6 +138,9 @@ def _texts(items: Any) -> list[dict[str, str]]:
     return [{"title": str(i.get("title", "")), "body": str(i.get("body", ""))} for i in items or ()]
 
 
+COPY_OVERRIDE_FIELDS = ("subject", "preheader", "heading", "cta_label")
+
+
 def display_context(kind: str, snapshot: Mapping[str, Any], *, look: StoreLook, first_name: str = "",
                     unsubscribe_url: str, preferences_url: str, open_pixel_url: str = "",
                     links: LinkMaker = untracked) -> dict[str, Any]:
@@ -215,4 +218,8 @@ def display_context(kind: str, snapshot: Mapping[str, Any], *, look: StoreLook, 
                       for n in range(11)]
     if kind not in (Kind.UPGRADE, Kind.BUNDLE, Kind.INCENTIVE, Kind.FEEDBACK):
         ctx["cta_url"] = links(cta_target, "cta")
+    overrides = {field: str(text) for field, text in (snapshot.get("copy_overrides") or {}).items()
+                 if field in COPY_OVERRIDE_FIELDS and text}
+    if overrides:  # an A/B variant's copy (sequences: experiments on the subject line)
+        ctx["copy_overrides"] = overrides
     return ctx

@@ -144,7 +144,8 @@ def _pattern(rendered: str) -> str:
 _COPY_PLACEHOLDER = re.compile(r"\{(first_name|store_name)\}")
 
 
-def _fill_copy(text: str, *, first_name: Any, store_name: str) -> str:
+def copy_fill(text: str, *, first_name: Any, store_name: str) -> str:
+    """Copy with its ``{first_name}`` and ``{store_name}`` placeholders filled."""
     names = {"first_name": first_name or "there", "store_name": store_name}
     return _COPY_PLACEHOLDER.sub(lambda m: str(names[m.group(1)]), text)
 
@@ -153,9 +154,14 @@ def _store_context(kind: str, look: StoreLook, recipient: Mapping[str, Any]) -> 
     copy = look.copy_for(kind)
     first_name = recipient.get("first_name")
     filled = {
-        field: _fill_copy(getattr(copy, field), first_name=first_name, store_name=look.store_name)
+        field: copy_fill(getattr(copy, field), first_name=first_name, store_name=look.store_name)
         for field in ("subject", "preheader", "heading", "body", "cta_label")
     }
+    # An A/B variant's copy (``copy_overrides``: subject, preheader, heading, cta_label), already
+    # filled by the caller; here it is a marker, so the compiled shape is shared by every value.
+    for field, text in (recipient.get("copy_overrides") or {}).items():
+        if field in filled and field != "body" and text:
+            filled[field] = text
     filled["paragraphs"] = [p.strip() for p in filled["body"].split("\n\n") if p.strip()]
     return {
         "kind": kind,

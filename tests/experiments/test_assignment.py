@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.factories import CustomerDataFactory
+from tests.factories import CustomerDataFactory, StoreFactory
 from xsell_plugin.customers.models import Customer
 from xsell_plugin.customers.services import customers_upsert
 from xsell_plugin.experiments import assignment
@@ -111,3 +111,27 @@ def test_running_experiment_assigns_treated_customers_a_variant(store):
     assert ExperimentAssignment.objects.for_store(store).count() == len(treated)
     repeat = [assignment_for_enrolment(store.pk, 5, c, now=NOW).variant for c in ids]
     assert repeat == [a.variant for a in results]
+
+
+@pytest.mark.django_db
+def test_arms_hash_stable_keys_not_database_ids(store):
+    """The same store (platform + domain), sequence key and customer ids draw the same arms after
+    the store is rebuilt with new primary keys; another store draws its own."""
+    data = [CustomerDataFactory() for _ in range(300)]
+    customers_upsert(store=store, customers=data)
+
+    def arms(s, sequence_id):
+        rows = Customer.objects.for_store(s).values_list("pk", "external_id")
+        return {ext: assignment_for_enrolment(s.pk, sequence_id, pk, sequence_key="post-purchase",
+                                              now=NOW).arm for pk, ext in rows}
+
+    first = arms(store, 7)
+    assert 10 < sum(a == HOLDOUT for a in first.values()) < 60
+    domain, platform = store.domain, store.platform
+    store.delete()
+    rebuilt = StoreFactory(domain=domain, platform=platform)
+    customers_upsert(store=rebuilt, customers=data)
+    assert arms(rebuilt, 1234) == first  # new store id, new sequence id, new customer ids
+    other = StoreFactory(platform=platform)
+    customers_upsert(store=other, customers=data)
+    assert arms(other, 7) != first

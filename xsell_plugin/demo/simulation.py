@@ -193,7 +193,8 @@ class SimulationReport:
     browse_events: int = 0
     wishlist_adds: int = 0
     codes_issued: int = 0
-    enrolled: dict[str, int] = field(default_factory=dict)
+    enrolled: dict[str, int] = field(default_factory=dict)  # holdouts included
+    held_out: int = 0  # enrolled in a sequence's holdout: logged, never emailed
     enrolled_during_backfill: int = 0
     sent: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
@@ -459,6 +460,7 @@ def _summarise(store: Store, report: SimulationReport, *, clickers: set) -> None
     enrollments = Enrollment.objects.for_store(store)
     report.enrolled = {row["sequence__key"]: row["n"] for row in enrollments.values("sequence__key")
                        .annotate(n=Count("pk")).order_by("-n", "sequence__key")}
+    report.held_out = enrollments.filter(exit_reason="holdout").count()
     report.exits = {row["exit_reason"]: row["n"] for row in enrollments.filter(status="exited")
                     .values("exit_reason").annotate(n=Count("pk")).order_by("-n", "exit_reason")}
     sends = ScheduledSend.objects.for_store(store)

@@ -4,10 +4,13 @@ No database, no clock, no randomness: the same inputs give the same answer in ev
 forever.
 
 * **Holdout**: ``draw = H("holdout", store, sequence, customer)`` is a number in [0, 1) taken from
-  SHA-256; the customer is in the holdout (a control: enrolled and logged, never emailed) when
-  ``draw < share``. Lowering the share only moves customers from the holdout to treatment, and
-  raising it only the other way, so a change never reshuffles everyone. (The stored first
-  assignment still wins: see ``services.assignment_for_enrolment``.)
+  SHA-256 of *stable keys*, not database ids: the store's platform and domain, the sequence's key
+  and the customer's id on the platform (``services.unit_keys``). A store that is reinstalled or
+  rebuilt, or the same data loaded into another database, draws the same arms. The customer is
+  in the holdout (a control: enrolled and logged, never emailed) when ``draw < share``. Lowering
+  the share only moves customers from the holdout to treatment, and raising it only the other
+  way, so a change never reshuffles everyone. (The stored first assignment still wins: see
+  ``services.assignment_for_enrolment``.)
 * **Variant**: among treated customers, ``H("variant", store, experiment, customer)`` picks a
   variant by weight. Independent of the holdout draw (different salt), and keyed on the customer,
   not the enrolment, so a customer enrolled twice sees the same variant.
@@ -48,6 +51,7 @@ class Assignment:
     variant_id: int | None = None
     variant_config: dict | None = None
     holdout_share: Decimal = DEFAULT_HOLDOUT_SHARE
+    step_id: int | None = None  # the experiment's step (None: every step of the sequence)
 
     @property
     def is_holdout(self) -> bool:
@@ -64,14 +68,14 @@ def unit_draw(*parts: object) -> float:
     return int.from_bytes(digest[:8], "big") / _SCALE
 
 
-def holdout_draw(store_id: int, sequence_id: int, customer_id: int) -> float:
+def holdout_draw(store_id: object, sequence_id: object, customer_id: object) -> float:
     return unit_draw("holdout", store_id, sequence_id, customer_id)
 
 
 def arm_for(
-    store_id: int,
-    sequence_id: int,
-    customer_id: int,
+    store_id: object,
+    sequence_id: object,
+    customer_id: object,
     holdout_share: Decimal | float = DEFAULT_HOLDOUT_SHARE,
 ) -> str:
     share = float(holdout_share)
@@ -81,7 +85,7 @@ def arm_for(
 
 
 def variant_for(
-    store_id: int, experiment_id: int, customer_id: int, variants: Sequence[VariantWeight]
+    store_id: object, experiment_id: object, customer_id: object, variants: Sequence[VariantWeight]
 ) -> str:
     """The variant key for one customer, proportional to the weights (ties broken by order)."""
     total = sum(v.weight for v in variants)
@@ -98,9 +102,9 @@ def variant_for(
 
 def assign(
     *,
-    store_id: int,
-    sequence_id: int,
-    customer_id: int,
+    store_id: object,
+    sequence_id: object,
+    customer_id: object,
     holdout_share: Decimal | float = DEFAULT_HOLDOUT_SHARE,
     experiment_id: int | None = None,
     variants: Sequence[VariantWeight] = (),

@@ -4,7 +4,8 @@ The sequences engine calls exactly one function, at every enrolment::
 
     from xsell_plugin.experiments.services import assignment_for_enrolment
 
-    a = assignment_for_enrolment(store_id, sequence_id, customer_id)   # inside its transaction
+    a = assignment_for_enrolment(store_id, sequence_id, customer_id,   # inside its transaction
+                                 sequence_key=sequence.key)
     if a.is_holdout:      # a control: keep the enrolment (logged), schedule no email
         ...
     else:                 # treated; a.variant / a.variant_config when an experiment is running
@@ -25,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from xsell_plugin.core.exceptions import Conflict, NotFound, ValidationFailed
+from xsell_plugin.customers.models import Customer
 from xsell_plugin.experiments import statistics
 from xsell_plugin.experiments.assignment import (
     MAX_HOLDOUT_SHARE,
@@ -94,22 +96,40 @@ def holdout_policy_delete(*, store: Store, policy_id: int) -> None:
 # The enrolment hook ------------------------------------------------------------------------------
 
 
+def unit_keys(store_id: int, customer_id: int) -> tuple[str, str]:
+    """The stable hash keys of a store and a customer: the store's platform and domain, and the
+    customer's id on the platform (its email, then our id, when it has none)."""
+    store = Store.objects.filter(pk=store_id).values_list("platform", "domain").first()
+    customer = (
+        Customer.objects.filter(store_id=store_id, pk=customer_id)
+        .values_list("external_id", "email")
+        .first()
+    )
+    if store is None or customer is None:
+        raise NotFound("No such customer.", extra={"customer_id": customer_id})
+    external_id, email = customer
+    return f"{store[0]}:{store[1]}", str(external_id or (email or "").lower() or f"id:{customer_id}")
+
+
 def assignment_for_enrolment(
     store_id: int,
     sequence_id: int,
     customer_id: int,
     experiment: Experiment | int | None = None,
     *,
+    sequence_key: str | None = None,
     now: datetime | None = None,
 ) -> Assignment:
     """Arm (and variant) of one enrolment; records the first one and returns it ever after.
 
     ``experiment``: an ``Experiment`` (or id) to assign in; default the sequence's running one.
+    ``sequence_key``: the sequence's stable key (its id when not given) for the holdout draw.
     Holdout customers are never put in an experiment.
     """
     now = now or timezone.now()
     share = holdout_share_get(store_id=store_id, sequence_id=sequence_id)
-    arm = arm_for(store_id, sequence_id, customer_id, share)
+    store_key, customer_key = unit_keys(store_id, customer_id)
+    arm = arm_for(store_key, sequence_key or sequence_id, customer_key, share)
     SequenceAssignment.objects.bulk_create(
         [
             SequenceAssignment(
@@ -152,7 +172,7 @@ def assignment_for_enrolment(
     if not variants:
         return Assignment(arm=arm, holdout_share=share)
     key = variant_for(
-        store_id, experiment.pk, customer_id, [VariantWeight(v.key, v.weight) for v in variants]
+        store_key, experiment.pk, customer_key, [VariantWeight(v.key, v.weight) for v in variants]
     )
     by_key = {v.key: v for v in variants}
     ExperimentAssignment.objects.bulk_create(
@@ -184,6 +204,7 @@ def assignment_for_enrolment(
         variant_id=variant.pk,
         variant_config=dict(variant.config),
         holdout_share=share,
+        step_id=experiment.step_id,
     )
 
 

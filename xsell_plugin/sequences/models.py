@@ -165,7 +165,10 @@ class ScheduledSend(TenantModel):
     first_due_at = models.DateTimeField()  # before any deferral: bounds how long a step may wait
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     reason = models.CharField(max_length=40, blank=True)  # a reason code (skips, cancels, defers)
-    variant = models.CharField(max_length=20, blank=True)
+    variant = models.CharField(max_length=40, blank=True)
+    # What a running experiment's variant changes (subject, kind, delay_hours, offer_id,
+    # percent_off): copied when the step is scheduled, applied when it is sent.
+    variant_config = models.JSONField(default=dict, blank=True)
     outbound = models.OneToOneField("emails.OutboundEmail", on_delete=models.SET_NULL, null=True,
                                     blank=True, related_name="+")
     lease_expires_at = models.DateTimeField(null=True, blank=True)  # while queued

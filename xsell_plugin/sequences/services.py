@@ -26,12 +26,16 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from emails.context import COPY_OVERRIDE_FIELDS
 from emails.kinds import KINDS
+from emails.rendering import copy_fill
 from emails.services import email_send, outbound_email_create
 from xsell_plugin.activity.models import Checkout
 from xsell_plugin.core.exceptions import ValidationFailed
 from xsell_plugin.customers.models import Customer, Preference
 from xsell_plugin.customers.segments import segment_filter_validate, segment_matches
+from xsell_plugin.experiments.assignment import Assignment
+from xsell_plugin.experiments.services import assignment_for_enrolment
 from xsell_plugin.orders.models import Order, OrderLine
 from xsell_plugin.sequences import guardrails, timing
 from xsell_plugin.sequences.consent import contact_block_reason
@@ -61,6 +65,7 @@ SS = ScheduledSend.Status
 # otherwise it is skipped (with the reason) and the sequence moves on.
 GUARDRAIL_MAX_DEFER = timedelta(hours=48)
 CHECKOUT_TRIGGERS = (Sequence.Trigger.ABANDONED_CHECKOUT, Sequence.Trigger.ABANDONED_CART)
+HOLDOUT_REASON = "holdout"
 
 
 # Definitions -------------------------------------------------------------------------------------
@@ -169,8 +174,8 @@ def default_sequences_install(*, store: Store, status: str = Sequence.Status.ACT
 # Enrolment -------------------------------------------------------------------------------------
 
 def variant_for(step: Step, customer_id: int) -> str:
-    """The A/B variant of a step for a customer: stable, weighted by ``weight``. Issue 8's
-    experiments (holdouts, assignment records) replace this hook."""
+    """The step's own variant for a customer (``step.variants``): stable, weighted by
+    ``weight``. A running experiment's variant takes precedence (``variant_pick``)."""
     variants = [v for v in step.variants or () if v.get("key")]
     if not variants:
         return "a"
@@ -195,26 +200,48 @@ def _zone(store: Store, customer: Customer) -> str:
     return timing.local_zone_name(customer.timezone, store.timezone)
 
 
+def _assignment(store: Store, enrollment: Enrollment, customer: Customer, now: datetime) -> Assignment:
+    return assignment_for_enrolment(store.pk, enrollment.sequence_id, customer.pk,
+                                    sequence_key=enrollment.sequence.key, now=now)
+
+
+def variant_pick(step: Step, customer_id: int, assignment: Assignment | None) -> tuple[str, dict]:
+    """The variant key of a step for a customer and what it changes: the running experiment's
+    variant (for its step, or every step when it names none), else the step's own variants."""
+    if assignment is not None and assignment.variant and (
+            assignment.step_id is None or assignment.step_id == step.pk):
+        return assignment.variant[:40], dict(assignment.variant_config or {})
+    return variant_for(step, customer_id), {}
+
+
 def step_schedule(*, enrollment: Enrollment, step: Step, base: datetime, store: Store,
-                  customer: Customer, policy: Policy) -> ScheduledSend:
-    """The ScheduledSend of ``step``: ``base`` + its delay, moved out of quiet hours and into
-    its send window in the customer's local time, not before the enrolment's pause ends."""
+                  customer: Customer, policy: Policy, assignment: Assignment | None = None,
+                  now: datetime | None = None) -> ScheduledSend:
+    """The ScheduledSend of ``step``: ``base`` + its delay (or a timing variant's), moved out of
+    quiet hours and into its send window in the customer's local time, not before the
+    enrolment's pause ends. ``assignment``: the enrolment's arm and variant (read when absent)."""
+    if assignment is None:
+        assignment = _assignment(store, enrollment, customer, now or base)
+    variant, config = variant_pick(step, customer.pk, assignment)
+    delay = timedelta(minutes=step.delay_minutes)
+    if config.get("delay_hours") is not None:
+        delay = timedelta(hours=float(config["delay_hours"]))
     due = timing.step_due_at(
-        base, timedelta(minutes=step.delay_minutes), _zone(store, customer),
+        base, delay, _zone(store, customer),
         quiet_start=policy.quiet_start_hour, quiet_end=policy.quiet_end_hour,
         window_start=step.window_start_hour, window_end=step.window_end_hour,
         not_before=enrollment.paused_until)
     send, _ = ScheduledSend.objects.get_or_create(
         store=store, enrollment=enrollment, step=step,
-        defaults={"due_at": due, "first_due_at": due,
-                  "variant": variant_for(step, customer.pk)})
+        defaults={"due_at": due, "first_due_at": due, "variant": variant, "variant_config": config})
     return send
 
 
 @dataclass(frozen=True, slots=True)
 class EnrolResult:
     enrollment: Enrollment | None
-    reason: str = ""  # why not: duplicate, cooldown, offer_active, no_steps
+    # why not: duplicate, cooldown, offer_active, no_steps; or "holdout" (enrolled, not emailed)
+    reason: str = ""
 
 
 def enrollment_create(*, store: Store, sequence: Sequence, customer: Customer, trigger_key: str,
@@ -222,7 +249,9 @@ def enrollment_create(*, store: Store, sequence: Sequence, customer: Customer, t
                       policy: Policy | None = None) -> EnrolResult:
     """Enrol once per (sequence, customer, trigger key) and schedule the first step. Not when the
     customer was enrolled in this sequence within ``reenroll_days``, or is in another offer
-    sequence (a partial unique index: one active offer enrolment per customer)."""
+    sequence (a partial unique index: one active offer enrolment per customer). A customer in the
+    sequence's holdout is enrolled and at once exited (``exit_reason="holdout"``): logged for the
+    incremental comparison, never emailed."""
     steps = list(sequence.steps.all())
     if not steps:
         return EnrolResult(None, "no_steps")
@@ -236,17 +265,25 @@ def enrollment_create(*, store: Store, sequence: Sequence, customer: Customer, t
         return EnrolResult(None, "cooldown")
     try:
         with transaction.atomic():
+            # The holdout (a control): enrolled and logged, never emailed (docs/measurement.md).
+            assignment = assignment_for_enrolment(store.pk, sequence.pk, customer.pk,
+                                                  sequence_key=sequence.key, now=now)
+            held_out = assignment.is_holdout
             enrollment = Enrollment.objects.create(
                 store=store, sequence=sequence, customer=customer, trigger_key=key,
                 offer=sequence.offer, triggered_at=triggered_at, enrolled_at=now,
+                status=Enrollment.Status.EXITED if held_out else Enrollment.Status.ACTIVE,
+                exit_reason=HOLDOUT_REASON if held_out else "", finished_at=now if held_out else None,
                 facts=dict(facts), created_at=now, updated_at=now)
-            step_schedule(enrollment=enrollment, step=steps[0], base=now, store=store,
-                          customer=customer, policy=policy or policy_for(store))
+            if not held_out:
+                step_schedule(enrollment=enrollment, step=steps[0], base=now, store=store,
+                              customer=customer, policy=policy or policy_for(store),
+                              assignment=assignment, now=now)
     except IntegrityError:
         duplicate = Enrollment.objects.for_store(store).filter(
             sequence=sequence, customer=customer, trigger_key=key).exists()
         return EnrolResult(None, "duplicate" if duplicate else "offer_active")
-    return EnrolResult(enrollment)
+    return EnrolResult(enrollment, HOLDOUT_REASON if held_out else "")
 
 
 def enrollments_exit(*, enrollment_ids: Iterable[int], reason: str, now: datetime) -> int:
@@ -391,7 +428,7 @@ def _next(send: ScheduledSend, *, now: datetime, policy: Policy) -> None:
             status=Enrollment.Status.COMPLETED, finished_at=now, updated_at=now)
         return
     step_schedule(enrollment=enrollment, step=following, base=now, store=send.store,
-                  customer=enrollment.customer, policy=policy)
+                  customer=enrollment.customer, policy=policy, now=now)
 
 
 def _skip(send: ScheduledSend, reason: str, *, now: datetime, policy: Policy) -> StepOutcome:
@@ -500,7 +537,10 @@ def _process(send: ScheduledSend, *, now: datetime, deliver: bool) -> StepOutcom
 
     # Guardrails across all sequences.
     variant = send.variant or variant_for(step, customer.pk)
+    config = send.variant_config or {}
     kind = _variant_kind(step, variant)
+    if config.get("kind") in KINDS:
+        kind = config["kind"]
     decision = guardrails.evaluate(
         now=now, kind=kind, policy=policy,
         history=send_history(store=store, customer_id=customer.pk, since=now - policy.lookback),
@@ -526,6 +566,11 @@ def _process(send: ScheduledSend, *, now: datetime, deliver: bool) -> StepOutcom
         return _skip(send, Reason.STORE_DAILY_CAP, now=now, policy=policy)
 
     context = {**content.context, "sequence": sequence.key, "step": step.position, "variant": variant}
+    overrides = {field: copy_fill(str(config[field]), first_name=customer.first_name,
+                                  store_name=store.name)
+                 for field in COPY_OVERRIDE_FIELDS if config.get(field)}
+    if overrides:
+        context["copy_overrides"] = overrides
     outbound = outbound_email_create(
         store=store, customer=customer, kind=content.kind, context=context, scheduled_for=now,
         sequence_id=sequence.pk, idempotency_key=f"sequence-send:{send.pk}", enqueue=not deliver)

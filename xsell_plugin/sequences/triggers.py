@@ -44,7 +44,12 @@ from xsell_plugin.sequences.consent import contact_block_reason
 from xsell_plugin.sequences.guardrails import Policy, Reason
 from xsell_plugin.sequences.models import Enrollment, Sequence, TriggerCursor
 from xsell_plugin.sequences.selectors import customer_facts, policy_for, sequences_active
-from xsell_plugin.sequences.services import enrollment_create, enrollments_exit, enrollments_pause
+from xsell_plugin.sequences.services import (
+    HOLDOUT_REASON,
+    enrollment_create,
+    enrollments_exit,
+    enrollments_pause,
+)
 from xsell_plugin.stores.models import Store
 from xsell_plugin.tracking.models import Click
 
@@ -73,7 +78,8 @@ class ScanResult:
     since: datetime | None = None
     until: datetime | None = None
     candidates: int = 0
-    enrolled: Counter = field(default_factory=Counter)  # by sequence key
+    enrolled: Counter = field(default_factory=Counter)  # by sequence key (holdouts included)
+    held_out: Counter = field(default_factory=Counter)  # by sequence key: enrolled, not emailed
     not_enrolled: Counter = field(default_factory=Counter)  # by reason
     exited: int = 0
     paused: int = 0
@@ -226,6 +232,8 @@ def _enrol(store: Store, candidates: list[Candidate], by_trigger: Mapping[str, l
                                         facts=candidate.facts, now=now, policy=policy)
             if outcome.enrollment is not None:
                 result.enrolled[sequence.key] += 1
+                if outcome.reason == HOLDOUT_REASON:
+                    result.held_out[sequence.key] += 1
             elif outcome.reason != "duplicate":
                 result.not_enrolled[outcome.reason] += 1
 

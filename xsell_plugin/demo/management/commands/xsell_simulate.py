@@ -74,6 +74,7 @@ class Command(BaseCommand):
             f"{r.synthetic_orders:,}; abandoned checkouts: {r.abandoned_checkouts:,}; browse events: "
             f"{r.browse_events:,}; wishlist adds: {r.wishlist_adds:,}")
         table("Enrolled", r.enrolled)
+        out(f"  of them in a holdout (logged, not emailed): {r.held_out:,}")
         table("Sent", r.sent)
         table("Skipped, by reason", r.skipped)
         table("Cancelled, by reason", r.cancelled)
