@@ -16,7 +16,9 @@ from xsell_plugin.customers.services import customers_upsert
 from xsell_plugin.orders.models import Order
 from xsell_plugin.reporting import selectors
 from xsell_plugin.reporting.services import report_settings_set
-from xsell_plugin.tracking.models import Click, MailerEvent, TrackedLink
+from xsell_plugin.tracking import links
+from xsell_plugin.tracking.models import Click, MailerEvent, TrackedLink, Unsubscribe
+from xsell_plugin.tracking.services import unsubscribe_by_token
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 2, 1, 15, tzinfo=UTC)
@@ -109,12 +111,14 @@ def test_complaint_rate_above_the_threshold_raises_the_alarm(store):
         message_id="unknown",
         occurred_at=T0 + timedelta(hours=1),
     )
-    Suppression.objects.create(
-        store=store,
-        email=customers[2].email,
-        reason=Suppression.Reason.UNSUBSCRIBED,
-        created_at=T0 + timedelta(hours=2),
-    )
+    # customers[2] uses the unsubscribe link of a sequence-5 email (counted once, however often
+    # the mail client retries the one-click POST); a suppression added another way is not ours.
+    token = links.unsubscribe_token(store_id=store.pk, customer_id=customers[2].pk,
+                                    outbound_id=emails[2].pk)
+    for _ in range(2):
+        unsubscribe_by_token(token=token, now=T0 + timedelta(hours=2))
+    Suppression.objects.create(store=store, email="someone@else.test",
+                               reason=Suppression.Reason.UNSUBSCRIBED)
     report = selectors.deliverability(store=store)
     row = next(r for r in report["sequences"] if r["sequence_id"] == 5)
     assert (row["sent"], row["complaints"], row["unsubscribes"]) == (300, 2, 1)
@@ -181,3 +185,19 @@ def test_quarterly_review_flags_stale_testimonials(store, other_store):
     email_models.Testimonial.objects.create(store=other_store, author="Theirs", body="z", updated_at=old)
     items = selectors.quarterly_review(store=store)["items"]
     assert [i["title"] for i in items] == ["Old"]
+
+
+def test_an_unsubscribe_is_credited_to_the_email_it_came_from(store):
+    """Not to the address's latest email: the link names the message, the preference page its
+    sequence."""
+    ada, bob = _customer(store), _customer(store)
+    older = _sent(store, ada, sequence_id=5, at=T0)
+    _sent(store, ada, sequence_id=6, at=T0 + timedelta(hours=1))  # the latest one
+    _sent(store, bob, sequence_id=6, at=T0)
+    token = links.unsubscribe_token(store_id=store.pk, customer_id=ada.pk, outbound_id=older.pk)
+    unsubscribe_by_token(token=token, now=T0 + timedelta(hours=2))
+    row = Unsubscribe.objects.for_store(store).get()
+    assert (row.outbound_id, row.sequence_id, row.source) == (older.pk, 5, "xsell:one-click")
+    by_sequence = {r["sequence_id"]: r["unsubscribes"] for r in
+                   selectors.deliverability(store=store)["sequences"]}
+    assert by_sequence == {5: 1, 6: 0}

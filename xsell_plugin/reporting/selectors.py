@@ -34,7 +34,6 @@ from scipy.stats import norm
 
 from emails.models import OutboundEmail, Testimonial
 from xsell_plugin.customers import segments
-from xsell_plugin.customers.models import Suppression
 from xsell_plugin.experiments import statistics
 from xsell_plugin.experiments.assignment import HOLDOUT, TREATMENT
 from xsell_plugin.experiments.models import SequenceAssignment
@@ -48,7 +47,7 @@ from xsell_plugin.experiments.outcomes import (
 )
 from xsell_plugin.reporting.models import ReportSettings
 from xsell_plugin.stores.models import Store
-from xsell_plugin.tracking.models import Click, MailerEvent
+from xsell_plugin.tracking.models import Click, MailerEvent, Unsubscribe
 
 ALPHA = 0.05
 UPGRADE_KIND = "upgrade"
@@ -750,8 +749,9 @@ def deliverability(*, store: Store, start: datetime | None = None, end: datetime
     the complaint rate is above the store's threshold (default 0.3 %).
 
     Complaints: ESP ``complained`` events, matched to our message by its ESP id or Message-ID
-    (else to the address's last email before the event). Unsubscribes: suppression rows of
-    reason ``unsubscribed``, matched to the address's last email sent before them."""
+    (else to the address's last email before the event). Unsubscribes: ``tracking.Unsubscribe``
+    rows, credited to the email whose link was used (or the preference page's sequence), else to
+    the address's last email sent before them."""
     alarm = float(report_settings_get(store=store).complaint_alarm_rate)
     sent = _period(
         OutboundEmail.objects.for_store(store).filter(status=OutboundEmail.Status.SENT),
@@ -791,14 +791,11 @@ def deliverability(*, store: Store, start: datetime | None = None, end: datetime
         .annotate(n=Count("pk"))
         .values_list("seq", "n")
     )
+    # Credited to the email (or the sequence's preference page) it came from; an unsubscribe
+    # with neither (an ESP event naming no message of ours) to the address's last email before it.
     unsubscribes = dict(
-        _period(
-            Suppression.objects.for_store(store).filter(reason=Suppression.Reason.UNSUBSCRIBED),
-            "created_at",
-            start,
-            end,
-        )
-        .annotate(seq=Subquery(last_before("email", "created_at")))
+        _period(Unsubscribe.objects.for_store(store), "unsubscribed_at", start, end)
+        .annotate(seq=Coalesce(F("sequence_id"), Subquery(last_before("email", "unsubscribed_at"))))
         .order_by()
         .values("seq")
         .annotate(n=Count("pk"))

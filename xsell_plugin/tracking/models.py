@@ -66,3 +66,22 @@ class MailerEvent(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["store", "esp", "event_id"], name="mailerevent_uniq"),
         ]
+
+
+class Unsubscribe(TenantModel):
+    """One customer's unsubscribe, credited to what caused it: the email whose one-click link or
+    button they used (``outbound``), the sequence whose preference page they used, or (an ESP's
+    unsubscribe event) the message the ESP names. Written only when the customer goes from
+    subscribed to unsubscribed, so a retried one-click POST counts once."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.SET_NULL, null=True,
+                                 blank=True, related_name="+")
+    email = models.EmailField(max_length=254, blank=True)
+    outbound = models.ForeignKey("emails.OutboundEmail", on_delete=models.SET_NULL, null=True,
+                                 blank=True, related_name="+")
+    sequence_id = models.BigIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=100)
+    unsubscribed_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["store", "unsubscribed_at"], name="unsub_store_time_idx")]

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from emails.models import OutboundEmail
 from integrations.base import ConsentData, ConsentState
 from xsell_plugin.core.exceptions import NotFound, TokenInvalid, ValidationFailed
 from xsell_plugin.core.tasks import enqueue_on_commit
@@ -19,7 +21,7 @@ from xsell_plugin.customers.models import Customer, Preference, Suppression
 from xsell_plugin.customers.services import customer_consent_set, normalise_email, suppression_add
 from xsell_plugin.stores.models import Store
 from xsell_plugin.tracking import links
-from xsell_plugin.tracking.models import Click, MailerEvent, Open, TrackedLink
+from xsell_plugin.tracking.models import Click, MailerEvent, Open, TrackedLink, Unsubscribe
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +90,24 @@ def preferences_target(token: str) -> Recipient:
 
 
 def customer_unsubscribe(*, store: Store, customer: Customer, source: str,
-                         now: datetime | None = None) -> None:
+                         now: datetime | None = None, outbound_id: int | None = None,
+                         sequence_id: int | None = None) -> None:
     """Unsubscribe at once: consent ``unsubscribed`` and the address on the suppression list
-    (every send re-checks both), then tell the platform after commit."""
+    (every send re-checks both), then tell the platform after commit. The first time (from
+    subscribed) an ``Unsubscribe`` row credits it to the email or sequence it came from."""
     now = now or timezone.now()
     with transaction.atomic():
+        state = (Customer.objects.select_for_update().filter(pk=customer.pk)
+                 .values_list("consent_state", flat=True).first())
+        if state is not None and state != ConsentState.UNSUBSCRIBED:
+            email_row = (OutboundEmail.objects.for_store(store).filter(pk=outbound_id)
+                         .values_list("pk", "sequence_id").first() if outbound_id else None)
+            Unsubscribe.objects.create(
+                store=store, customer=customer, email=customer.email or "", source=source[:100],
+                outbound_id=email_row[0] if email_row else None,
+                sequence_id=sequence_id if sequence_id is not None else (
+                    email_row[1] if email_row else None),
+                unsubscribed_at=now)
         customer_consent_set(store=store, external_id=customer.external_id,
                              consent=ConsentData(ConsentState.UNSUBSCRIBED, source, now), at=now)
         if customer.email:
@@ -105,7 +120,8 @@ def unsubscribe_by_token(*, token: str, source: str = "xsell:one-click",
                          now: datetime | None = None) -> Recipient:
     recipient = unsubscribe_target(token)
     if recipient.customer is not None:
-        customer_unsubscribe(store=recipient.store, customer=recipient.customer, source=source, now=now)
+        customer_unsubscribe(store=recipient.store, customer=recipient.customer, source=source, now=now,
+                             outbound_id=recipient.outbound_id)
     return recipient
 
 
@@ -120,7 +136,8 @@ def preference_apply(*, token: str, action: str, now: datetime | None = None) ->
     recipient = preferences_target(token)
     store, customer = recipient.store, recipient.customer
     if action == "unsubscribe":
-        customer_unsubscribe(store=store, customer=customer, source="xsell:preference-page", now=now)
+        customer_unsubscribe(store=store, customer=customer, source="xsell:preference-page", now=now,
+                             sequence_id=recipient.sequence_id)
         return recipient
     with transaction.atomic():
         pref, _ = Preference.objects.select_for_update().get_or_create(store=store, customer=customer)
@@ -162,6 +179,14 @@ def _event_id(esp: str, event) -> str:
     return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
 
 
+def _outbound_for_message(store: Store, message_id: str) -> int | None:
+    if not message_id:
+        return None
+    return (OutboundEmail.objects.for_store(store)
+            .filter(Q(esp_message_id=message_id) | Q(message_id=message_id))
+            .values_list("pk", flat=True).first())
+
+
 def mailer_events_apply(*, store: Store, esp: str, events: Iterable) -> dict[str, int]:
     """Apply verified anymail tracking events once each (deduplicated on the ESP's event id).
     Hard bounces, complaints and unsubscribes suppress the address; complaints and unsubscribes
@@ -188,6 +213,8 @@ def mailer_events_apply(*, store: Store, esp: str, events: Iterable) -> dict[str
             counts["suppressed"] += int(suppression_add(store=store, email=email, reason=reason,
                                                         source=f"esp:{esp}"))
             if reason != Suppression.Reason.BOUNCED:
+                outbound_id = _outbound_for_message(store, event.message_id or "")
                 for customer in Customer.objects.for_store(store).filter(email=email):
-                    customer_unsubscribe(store=store, customer=customer, source=f"esp:{esp}")
+                    customer_unsubscribe(store=store, customer=customer, source=f"esp:{esp}",
+                                         outbound_id=outbound_id)
     return counts
