@@ -24,6 +24,8 @@ from xsell_plugin.demo import mappers, sample
 from xsell_plugin.demo.dataset import LineRow, ProductRow, sample_dataset
 from xsell_plugin.demo.services import DEMO_DOMAIN, demo_store_load
 from xsell_plugin.orders.models import Order, OrderLine
+from xsell_plugin.sequences.models import Sequence
+from xsell_plugin.sequences.templates import DEFAULTS
 from xsell_plugin.stores.models import Store
 
 DATA_DIR = Path(sample.__file__).resolve().parent / "data"
@@ -181,6 +183,8 @@ def test_loading_twice_changes_nothing(store, csv_lines):
     assert (again.orders.received, again.orders.applied) == (first.orders.received,
                                                               first.orders.applied)
     assert first.orders.applied == before_counts["Order"] > 0
+    running = Sequence.objects.for_store(demo).filter(status=Sequence.Status.ACTIVE)
+    assert running.count() == len(DEFAULTS)  # the demo runs the defaults, installed once
 
 
 def test_slice_loads_the_lowest_households_and_only_their_products(db, csv_lines):

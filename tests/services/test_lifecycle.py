@@ -29,6 +29,8 @@ from xsell_plugin.customers.services import (
 )
 from xsell_plugin.orders.models import Order, OrderLine
 from xsell_plugin.orders.services import order_upsert
+from xsell_plugin.sequences.models import Sequence
+from xsell_plugin.sequences.templates import DEFAULTS
 from xsell_plugin.stores.models import Store, StoreCredentials
 from xsell_plugin.stores.services import (
     Credentials,
@@ -63,6 +65,17 @@ class TestInstall:
         assert not created and again.pk == store.pk
         assert again.status == Store.Status.ACTIVE and again.uninstalled_at is None
         assert StoreCredentials.objects.get(store=again).access_token == "shpat_2"
+
+    def test_install_adds_the_default_sequences_paused_once(self):
+        store, _ = install()
+        sequences = Sequence.objects.for_store(store)
+        assert sequences.count() == len(DEFAULTS) > 0
+        assert set(sequences.values_list("status", flat=True)) == {Sequence.Status.PAUSED}
+        sequences.filter(key=DEFAULTS[0].key).update(status=Sequence.Status.ACTIVE)  # the merchant's
+        store_disconnect(store=store)
+        install(token="shpat_2")
+        assert Sequence.objects.for_store(store).count() == len(DEFAULTS)
+        assert Sequence.objects.for_store(store).get(key=DEFAULTS[0].key).status == "active"
 
     def test_invalid_details_are_refused(self):
         with pytest.raises(ValidationFailed) as error:

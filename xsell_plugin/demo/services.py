@@ -23,6 +23,7 @@ from xsell_plugin.demo import mappers
 from xsell_plugin.demo.dataset import DemoDataset, LineRow, package_dataset, sample_dataset
 from xsell_plugin.demo.sample import STORE_TIMEZONE
 from xsell_plugin.orders.services import orders_upsert
+from xsell_plugin.sequences.services import default_sequences_install
 from xsell_plugin.stores.models import Store
 from xsell_plugin.stores.selectors import store_counts
 
@@ -105,6 +106,8 @@ def demo_store_load(*, full: bool = False, limit_households: int | None = None,
         bar=progress("orders", dataset.baskets),
         write=lambda batch: orders_upsert(store=store, orders=batch),
     )
+    # The default sequences, running (the demo is for trying them; a real install pauses them).
+    default_sequences_install(store=store)
     return DemoLoadResult(store=store, source=dataset.label, products=products,
                           customers=customers, orders=orders, counts=store_counts(store=store))
 

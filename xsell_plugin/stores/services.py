@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from xsell_plugin.core.exceptions import ValidationFailed
+from xsell_plugin.sequences.models import Sequence
+from xsell_plugin.sequences.services import default_sequences_install
 from xsell_plugin.stores.models import Store, StoreCredentials
 
 
@@ -60,6 +62,10 @@ def store_install(*, platform: str, domain: str, credentials: Credentials, name:
             store.save()
         StoreCredentials.objects.update_or_create(
             store=store, defaults={**asdict(credentials), "updated_at": now})
+        if created:
+            # The default sequences, paused: nothing is emailed until the merchant turns one on
+            # in the admin (a reinstall keeps the merchant's own).
+            default_sequences_install(store=store, status=Sequence.Status.PAUSED)
     return store, created
 
 
