@@ -106,6 +106,35 @@ def test_holdouts_and_guardrails(api, store):
     )
 
 
+def test_sending_guardrails_drive_the_engine_policy(api, store):
+    from xsell_plugin.sequences.selectors import policy_for
+
+    defaults = api.get("/api/v1/settings/guardrails").json()
+    assert (defaults["max_per_window"], defaults["quiet_start_hour"], defaults["soft_opt_in"]) == (
+        3, 21, False)
+    changed = api.put("/api/v1/settings/guardrails",
+                      {"max_per_window": 2, "window_days": 10, "quiet_start_hour": 20,
+                       "quiet_end_hour": 9, "daily_cap": 800},
+                      content_type="application/json")
+    assert changed.status_code == 200 and changed.json()["max_per_window"] == 2
+    policy = policy_for(store)
+    assert (policy.max_per_window, policy.window.days, policy.quiet_start_hour,
+            policy.quiet_end_hour, policy.daily_cap) == (2, 10, 20, 9, 800)
+
+    # A bad value names its field; a refused change leaves everything as it was (one transaction).
+    bad = api.put("/api/v1/settings/guardrails", {"quiet_end_hour": 24}, content_type="application/json")
+    assert bad.status_code == 400 and "quiet_end_hour" in bad.json()["extra"]["fields"]
+    refused = api.put("/api/v1/settings/guardrails", {"holdout_share": "0.2", "soft_opt_in": True},
+                      content_type="application/json")
+    assert refused.status_code == 400 and refused.json()["code"] == "validation_failed"
+    after = api.get("/api/v1/settings/guardrails").json()
+    assert (after["holdout_share"], after["soft_opt_in"]) == (defaults["holdout_share"], False)
+    ok = api.put("/api/v1/settings/guardrails",
+                 {"soft_opt_in": True, "soft_opt_in_policy": "https://shop.test/privacy#soft-opt-in"},
+                 content_type="application/json")
+    assert ok.status_code == 200 and policy_for(store).soft_opt_in is True
+
+
 def test_email_preview_uses_the_store_look(api):
     api.put(
         "/api/v1/emails/templates/complements",

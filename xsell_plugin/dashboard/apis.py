@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -30,7 +31,10 @@ from xsell_plugin.experiments.selectors import holdout_share_get
 from xsell_plugin.experiments.services import holdout_policy_set
 from xsell_plugin.reporting import selectors as reports
 from xsell_plugin.reporting.services import report_settings_set
+from xsell_plugin.sequences import selectors as sequence_selectors
+from xsell_plugin.sequences.services import sequence_settings_set
 from xsell_plugin.stores import selectors
+from xsell_plugin.stores.services import store_margin_floor_set
 
 
 class HasStore(BasePermission):
@@ -125,10 +129,24 @@ class StoreSummaryApi(StoreApi):
 # Guardrails and measurement settings --------------------------------------------------------------
 
 
+SENDING_FIELDS = (
+    "soft_opt_in", "soft_opt_in_policy", "max_per_window", "window_days", "min_spacing_hours",
+    "offer_gap_hours", "frequent_buyer_orders", "frequent_buyer_days",
+    "frequent_buyer_max_per_window", "daily_cap", "quiet_start_hour", "quiet_end_hour",
+    "freshness_hours",
+)
+MEASUREMENT_FIELDS = (
+    "attribution_window_days", "horizon_days", "pre_period_days", "complaint_alarm_rate",
+    "review_after_days",
+)
+
+
 class GuardrailSettingsApi(StoreApi):
-    """The store-wide guardrails this API owns: the margin floor every offer keeps, the default
-    holdout share, and the measurement settings (attribution window, outcome horizon, CUPED
-    pre-period, complaint alarm, review age)."""
+    """The store-wide guardrails: the margin floor every offer keeps, the default holdout share,
+    the sending policy across all sequences (frequency caps, spacing, frequent-buyer cap, daily
+    cap, quiet hours in the customer's local time, freshness, soft opt-in and its documented
+    policy) and the measurement settings (attribution window, outcome horizon, CUPED pre-period,
+    complaint alarm, review age). ``PUT`` takes any subset."""
 
     class GuardrailSettings(serializers.Serializer):
         margin_floor = serializers.DecimalField(
@@ -137,6 +155,24 @@ class GuardrailSettingsApi(StoreApi):
         holdout_share = serializers.DecimalField(
             max_digits=4, decimal_places=3, min_value=Decimal("0"), max_value=Decimal("0.5")
         )
+        # Sending policy (sequences.SequenceSettings)
+        soft_opt_in = serializers.BooleanField(
+            help_text="Email customers with unknown consent who bought (WooCommerce has no "
+            "consent field), under the store's documented policy."
+        )
+        soft_opt_in_policy = serializers.CharField(max_length=500, allow_blank=True)
+        max_per_window = serializers.IntegerField(min_value=1, max_value=20)
+        window_days = serializers.IntegerField(min_value=1, max_value=60)
+        min_spacing_hours = serializers.IntegerField(min_value=0, max_value=168)
+        offer_gap_hours = serializers.IntegerField(min_value=0, max_value=720)
+        frequent_buyer_orders = serializers.IntegerField(min_value=1, max_value=100)
+        frequent_buyer_days = serializers.IntegerField(min_value=1, max_value=365)
+        frequent_buyer_max_per_window = serializers.IntegerField(min_value=0, max_value=20)
+        daily_cap = serializers.IntegerField(min_value=0, max_value=10_000_000, help_text="0: none")
+        quiet_start_hour = serializers.IntegerField(min_value=0, max_value=23)
+        quiet_end_hour = serializers.IntegerField(min_value=0, max_value=23)
+        freshness_hours = serializers.IntegerField(min_value=1, max_value=720)
+        # Measurement (reporting.ReportSettings)
         attribution_window_days = serializers.IntegerField(min_value=1, max_value=90)
         horizon_days = serializers.IntegerField(min_value=1, max_value=365)
         pre_period_days = serializers.IntegerField(min_value=1, max_value=730)
@@ -145,21 +181,16 @@ class GuardrailSettingsApi(StoreApi):
         )
         review_after_days = serializers.IntegerField(min_value=1, max_value=730)
 
+    serializer_class = GuardrailSettings
+
     def _current(self) -> dict[str, Any]:
         rs = reports.report_settings_get(store=self.store)
+        sending = sequence_selectors.sequence_settings_get(store=self.store)
         return {
             "margin_floor": self.store.margin_floor,
             "holdout_share": holdout_share_get(store_id=self.store.pk, sequence_id=None),
-            **{
-                f: getattr(rs, f)
-                for f in (
-                    "attribution_window_days",
-                    "horizon_days",
-                    "pre_period_days",
-                    "complaint_alarm_rate",
-                    "review_after_days",
-                )
-            },
+            **{f: getattr(sending, f) for f in SENDING_FIELDS},
+            **{f: getattr(rs, f) for f in MEASUREMENT_FIELDS},
         }
 
     @extend_schema(responses=GuardrailSettings)
@@ -169,17 +200,18 @@ class GuardrailSettingsApi(StoreApi):
     @extend_schema(request=GuardrailSettings, responses=GuardrailSettings)
     def put(self, request):
         data = self.body(self.GuardrailSettings, partial=True)
-        from xsell_plugin.stores.models import Store
-
-        if "margin_floor" in data:
-            Store.objects.filter(pk=self.store.pk).update(
-                margin_floor=data.pop("margin_floor"), updated_at=timezone.now()
-            )
-            self.store.refresh_from_db()
-        if "holdout_share" in data:
-            holdout_policy_set(store=self.store, share=data.pop("holdout_share"))
-        if data:
-            report_settings_set(store=self.store, **data)
+        sending = {f: data.pop(f) for f in SENDING_FIELDS if f in data}
+        measurement = {f: data.pop(f) for f in MEASUREMENT_FIELDS if f in data}
+        with transaction.atomic():  # all of it or none of it
+            if "margin_floor" in data:
+                store_margin_floor_set(store=self.store, margin_floor=data["margin_floor"])
+            if "holdout_share" in data:
+                holdout_policy_set(store=self.store, share=data["holdout_share"])
+            if sending:
+                sequence_settings_set(store=self.store, **sending)
+            if measurement:
+                report_settings_set(store=self.store, **measurement)
+        self.store.refresh_from_db()
         return Response(self.GuardrailSettings(self._current()).data)
 
 

@@ -23,6 +23,11 @@ COUNTED = (OutboundEmail.Status.SENT, OutboundEmail.Status.SENDING, OutboundEmai
            OutboundEmail.Status.UNKNOWN)
 
 
+def sequence_settings_get(*, store: Store) -> SequenceSettings:
+    """The store's sending policy row, or an unsaved one holding the defaults."""
+    return SequenceSettings.objects.for_store(store).first() or SequenceSettings(store=store)
+
+
 def policy_for(store: Store) -> Policy:
     row = SequenceSettings.objects.for_store(store).first()
     if row is None:

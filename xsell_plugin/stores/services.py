@@ -69,6 +69,11 @@ def store_install(*, platform: str, domain: str, credentials: Credentials, name:
     return store, created
 
 
+def store_margin_floor_set(*, store: Store, margin_floor) -> None:
+    """The share of the price every offer must keep as margin (0 to 0.999)."""
+    Store.objects.filter(pk=store.pk).update(margin_floor=margin_floor, updated_at=timezone.now())
+
+
 def store_credentials_update(*, store: Store, **changes) -> None:
     """Replace some credentials (e.g. a refreshed access token), leaving the others."""
     unknown = set(changes) - _CREDENTIAL_FIELDS
