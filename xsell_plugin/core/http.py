@@ -9,7 +9,9 @@
 * refuses private, reserved and (unless allowed) loopback addresses. The check runs on the peer
   address of the connected socket, so a hostname that resolves somewhere else at connect time
   (DNS rebinding) is still caught;
-* never retries: retry policy belongs to the caller.
+* never retries: retry policy belongs to the caller;
+* keeps credentials that some APIs put in the query string (OAuth 1.0a parameters, keys and
+  tokens) out of urllib3's DEBUG request lines (``QueryCredentialFilter``).
 
 Refusals raise ``OutboundRequestRefused`` before any byte of the request is sent.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +42,24 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 MAX_CONNECT_TIMEOUT = 5.0
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_QUERY_CREDENTIAL = re.compile(
+    r"(?i)\b(oauth_[a-z_]+|consumer_key|consumer_secret|access_token|api_key|token|key|signature)"
+    r"=[^&\s\"']+")
+
+
+class QueryCredentialFilter(logging.Filter):
+    """Redacts credential-like query parameters from a log record's message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _QUERY_CREDENTIAL.sub(r"\1=[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(QueryCredentialFilter())
 _CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
