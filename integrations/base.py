@@ -179,6 +179,7 @@ class DiscountCodeRequest:
     Basic: ``percent_off`` or ``amount_off`` on ``product_external_ids`` (empty: everything).
     Buy X get Y: with ``buy_product_external_ids`` set, buying ``buy_quantity`` of those gives
     ``get_quantity`` of ``product_external_ids`` at ``percent_off`` (100 = a free add-on).
+    Free shipping: ``free_shipping`` set and neither ``percent_off`` nor ``amount_off``.
     """
 
     code: str
@@ -191,6 +192,7 @@ class DiscountCodeRequest:
     buy_product_external_ids: tuple[str, ...] = ()
     buy_quantity: int = 1
     get_quantity: int = 1
+    free_shipping: bool = False
 
     @property
     def is_buy_x_get_y(self) -> bool:

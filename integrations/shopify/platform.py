@@ -327,6 +327,15 @@ class ShopifyPlatform:
     def create_discount_code(self, request: DiscountCodeRequest) -> IssuedDiscount:
         if request.is_buy_x_get_y:
             return self._create_bxgy(request)
+        if request.free_shipping:
+            if request.percent_off is not None or request.amount_off is not None:
+                raise ValueError("a free-shipping discount takes no percent_off or amount_off")
+            return self._create_code(
+                request, queries.DISCOUNT_FREE_SHIPPING_CREATE, "discountCodeFreeShippingCreate", {
+                    "destination": {"all": True},
+                    "appliesOncePerCustomer": True,
+                    "combinesWith": {"productDiscounts": True, "orderDiscounts": False},
+                })
         if (request.percent_off is None) == (request.amount_off is None):
             raise ValueError("a discount takes exactly one of percent_off and amount_off")
         if request.percent_off is not None:

@@ -226,6 +226,11 @@ mutation XsellDiscountBxgyCreate($input: DiscountCodeBxgyInput!) {{
   discountCodeBxgyCreate(bxgyCodeDiscount: $input) {{ {_DISCOUNT_RESULT} }}
 }}
 """
+DISCOUNT_FREE_SHIPPING_CREATE = f"""
+mutation XsellDiscountFreeShippingCreate($input: DiscountCodeFreeShippingInput!) {{
+  discountCodeFreeShippingCreate(freeShippingCodeDiscount: $input) {{ {_DISCOUNT_RESULT} }}
+}}
+"""
 CONSENT_UPDATE = """
 mutation XsellConsentUpdate($input: CustomerEmailMarketingConsentUpdateInput!) {
   customerEmailMarketingConsentUpdate(input: $input) {

@@ -404,7 +404,10 @@ def _amount_text(value: Decimal) -> str:
 
 def coupon_body(request: DiscountCodeRequest) -> dict[str, Any]:
     """A per-recipient coupon: one use, one customer (by billing email), expiring."""
-    if (request.percent_off is None) == (request.amount_off is None):
+    if request.free_shipping:
+        if request.percent_off is not None or request.amount_off is not None:
+            raise ValueError("a free-shipping coupon takes no percent_off or amount_off")
+    elif (request.percent_off is None) == (request.amount_off is None):
         raise ValueError("a discount is either percent_off or amount_off")
     product_ids = [int(i) for i in request.product_external_ids]
     body: dict[str, Any] = {
@@ -419,7 +422,11 @@ def coupon_body(request: DiscountCodeRequest) -> dict[str, Any]:
         "description": "Issued by xsell for one recipient.",
         "meta_data": [{"key": COUPON_META_KEY, "value": "1"}],
     }
-    if request.percent_off is not None:
+    if request.free_shipping:
+        # WooCommerce's free-shipping coupon: nothing off the goods, and it unlocks the store's
+        # "free shipping" method (which must allow "a valid free shipping coupon").
+        body |= {"discount_type": "fixed_cart", "amount": "0", "free_shipping": True}
+    elif request.percent_off is not None:
         body |= {"discount_type": "percent", "amount": _amount_text(request.percent_off)}
     elif product_ids:
         # The amount off one matching item (not off every unit in the cart).

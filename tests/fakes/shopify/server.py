@@ -443,6 +443,9 @@ class FakeShopify:
     def _op_XsellDiscountBxgyCreate(self, shop, v):
         return self._discount(shop, v, "discountCodeBxgyCreate")
 
+    def _op_XsellDiscountFreeShippingCreate(self, shop, v):
+        return self._discount(shop, v, "discountCodeFreeShippingCreate")
+
     def _op_XsellConsentUpdate(self, shop, v):
         data = v["input"]
         customer = self._find(shop.customers, data["customerId"])

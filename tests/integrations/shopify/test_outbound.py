@@ -109,6 +109,19 @@ class TestDiscounts:
             ShopifyPlatform(store).create_discount_code(DiscountCodeRequest(**request))
         assert shop.discounts == []
 
+    def test_free_shipping_code(self, store, shop):
+        issued = ShopifyPlatform(store).create_discount_code(DiscountCodeRequest(
+            code="XS-SHIP", ends_at=ENDS, free_shipping=True))
+        assert (issued.code, issued.ends_at) == ("XS-SHIP", ENDS)
+        sent = shop.discounts[0]
+        assert sent["kind"] == "discountCodeFreeShippingCreate"
+        assert sent["destination"] == {"all": True} and "customerGets" not in sent
+        assert (sent["usageLimit"], sent["appliesOncePerCustomer"]) == (1, True)
+        with pytest.raises(ValueError):
+            ShopifyPlatform(store).create_discount_code(DiscountCodeRequest(
+                code="XS-SHIP2", ends_at=ENDS, free_shipping=True, percent_off=Decimal("10")))
+        assert len(shop.discounts) == 1
+
     def test_a_taken_code_is_a_terminal_error(self, store, shop):
         request = DiscountCodeRequest(code="XS-DUP", ends_at=ENDS, percent_off=Decimal("10"))
         ShopifyPlatform(store).create_discount_code(request)

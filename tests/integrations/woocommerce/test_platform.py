@@ -106,6 +106,15 @@ def test_coupon_creation_fields(fake, woo):
     assert {"key": "_xsell_issued", "value": "1"} in coupon["meta_data"]
 
 
+def test_free_shipping_coupon(fake, woo):
+    issued = WooCommercePlatform(woo).create_discount_code(DiscountCodeRequest(
+        code="XS-SHIP", ends_at=ENDS, free_shipping=True, customer_email="ada@example.com"))
+    coupon = fake.coupons[int(issued.external_id)]
+    assert (coupon["discount_type"], coupon["amount"], coupon["free_shipping"]) == (
+        "fixed_cart", "0", True)
+    assert coupon["email_restrictions"] == ["ada@example.com"] and coupon["usage_limit"] == 1
+
+
 def test_buy_x_get_y_is_refused_with_a_typed_error(fake, woo):
     with pytest.raises(TerminalPlatformError) as error:
         WooCommercePlatform(woo).create_discount_code(DiscountCodeRequest(
