@@ -47,7 +47,7 @@ from emails.exceptions import (
 from emails.kinds import KINDS, Kind
 from emails.mime import build_message
 from emails.models import MailerAccount, OutboundEmail, StoreEmailSettings, TemplateCopy
-from emails.rendering import render
+from emails.rendering import RenderedEmail, render
 from emails.selectors import mailer_account_get, store_look
 from emails.transport import Envelope, deliver
 from xsell_plugin.core.exceptions import ValidationFailed
@@ -391,16 +391,13 @@ SAMPLE_TIPS = [{"title": "This is a test", "body": "Your store's mailer works: t
                                                   "through it."}]
 
 
-def mailer_test_send(*, store: Store, to: str) -> TestSendResult:
-    """Send a sample email to ``to`` (the merchant) through the store's mailer, now, and keep the
-    outcome on the account. No consent check: it is not marketing to a customer."""
-    account = mailer_account_get(store=store)
-    now = timezone.now()
-    look = store_look(store=store)
-    display = display_context(Kind.VALUE, {"tips": SAMPLE_TIPS, "first_name": "there"}, look=look,
-                              unsubscribe_url=f"{settings.XSELL_PUBLIC_URL}/u/test",
-                              preferences_url=f"{settings.XSELL_PUBLIC_URL}/p/test")
-    rendered = render(Kind.VALUE, {"store": store, "look": look, **display})
+def rendered_test_send(*, store: Store, to: str, rendered: RenderedEmail,
+                       account: MailerAccount | None = None,
+                       now: datetime | None = None) -> TestSendResult:
+    """Send a rendered email to ``to`` (the merchant) through the store's mailer, now, marked
+    ``[Test]``. Nothing is recorded: no OutboundEmail (so no cap counts it), no tracking."""
+    now = now or timezone.now()
+    account = account if account is not None else mailer_account_get(store=store)
     from_email, from_name, reply_to = _sender(store, account)
     domain = from_email.rsplit("@", 1)[-1].lower()
     message_id = f"<xsell.{store.pk}.test.{uuid.uuid4().hex[:16]}@{domain}>"
@@ -414,10 +411,23 @@ def mailer_test_send(*, store: Store, to: str) -> TestSendResult:
     try:
         delivered = deliver(store=store, account=account, envelope=envelope, outbound_id=None,
                             mark_started=lambda: None)
-        result = TestSendResult(ok=True, transport=delivered.transport, message_id=message_id)
     except (DeliveryError, MailerNotConfigured) as exc:
-        result = TestSendResult(ok=False, transport=getattr(account, "transport", "outbox"),
-                                message_id=message_id, error=exc.message[:500])
+        return TestSendResult(ok=False, transport=getattr(account, "transport", "outbox"),
+                              message_id=message_id, error=exc.message[:500])
+    return TestSendResult(ok=True, transport=delivered.transport, message_id=message_id)
+
+
+def mailer_test_send(*, store: Store, to: str) -> TestSendResult:
+    """Send a sample email to ``to`` (the merchant) through the store's mailer, now, and keep the
+    outcome on the account. No consent check: it is not marketing to a customer."""
+    account = mailer_account_get(store=store)
+    now = timezone.now()
+    look = store_look(store=store)
+    display = display_context(Kind.VALUE, {"tips": SAMPLE_TIPS, "first_name": "there"}, look=look,
+                              unsubscribe_url=f"{settings.XSELL_PUBLIC_URL}/u/test",
+                              preferences_url=f"{settings.XSELL_PUBLIC_URL}/p/test")
+    rendered = render(Kind.VALUE, {"store": store, "look": look, **display})
+    result = rendered_test_send(store=store, to=to, rendered=rendered, account=account, now=now)
     if account is not None:
         MailerAccount.objects.filter(pk=account.pk).update(
             last_test_at=now, last_test_ok=result.ok, last_test_error=result.error)

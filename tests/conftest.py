@@ -1,6 +1,21 @@
+from decimal import Decimal
+
 import pytest
 
 from tests.factories import StoreFactory
+
+
+@pytest.fixture(autouse=True)
+def _no_default_holdout(settings):
+    """Tests follow treated customers unless they measure holdouts: those set a share (a store's
+    ``HoldoutPolicy``) or ask for the product default with the ``product_holdout`` fixture."""
+    settings.XSELL_HOLDOUT_SHARE = Decimal("0")
+
+
+@pytest.fixture
+def product_holdout(settings):
+    """The product's default holdout share (10 %), as a store that sets none gets it."""
+    settings.XSELL_HOLDOUT_SHARE = Decimal("0.10")
 
 
 @pytest.fixture

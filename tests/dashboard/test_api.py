@@ -170,7 +170,7 @@ def test_mailer_settings_and_test_send(api):
     assert api.get("/api/v1/mailer").json()["last_test_ok"] is True
 
 
-def test_testimonials_are_flagged_after_ninety_days(api, store):
+def test_testimonials_are_flagged_after_ninety_days(api, store, product_holdout):
     old = email_models.Testimonial.objects.create(
         store=store, author="Ann", body="Great", updated_at=timezone.now() - timedelta(days=91)
     )
@@ -208,7 +208,7 @@ def test_reports_serve_figures_for_the_demo_store():
     assert bad.status_code == 400 and bad.json()["code"] == "validation_failed"
 
 
-def test_reports_serve_the_simulated_demo_store(settings):
+def test_reports_serve_the_simulated_demo_store(settings, product_holdout):
     """The simulation (real Complete Journey customers and orders, our engine sending) leaves a
     holdout in every sequence: the incremental report compares treated and held-out customers."""
     from tests.dashboard.conftest import client_for

@@ -64,7 +64,7 @@ def _customers(store, n):
 
 
 @pytest.mark.django_db
-def test_enrolment_hook_records_once_and_keeps_the_arm(store):
+def test_enrolment_hook_records_once_and_keeps_the_arm(store, product_holdout):
     ids = _customers(store, 200)
     arms = {c: assignment_for_enrolment(store.pk, 42, c, now=NOW).arm for c in ids}
     assert SequenceAssignment.objects.for_store(store).count() == 200
@@ -114,7 +114,7 @@ def test_running_experiment_assigns_treated_customers_a_variant(store):
 
 
 @pytest.mark.django_db
-def test_arms_hash_stable_keys_not_database_ids(store):
+def test_arms_hash_stable_keys_not_database_ids(store, product_holdout):
     """The same store (platform + domain), sequence key and customer ids draw the same arms after
     the store is rebuilt with new primary keys; another store draws its own."""
     data = [CustomerDataFactory() for _ in range(300)]

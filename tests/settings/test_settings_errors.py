@@ -45,6 +45,8 @@ def start(**overrides: str) -> subprocess.CompletedProcess:
     ({"XSELL_ENV": "staging"}, "XSELL_ENV"),
     ({"XSELL_DEBUG": "maybe"}, "XSELL_DEBUG"),
     ({"XSELL_Q_WORKERS": "0"}, "XSELL_Q_WORKERS"),
+    ({"XSELL_HOLDOUT_SHARE": "0.6"}, "XSELL_HOLDOUT_SHARE"),
+    ({"XSELL_HOLDOUT_SHARE": "ten percent"}, "XSELL_HOLDOUT_SHARE"),
 ])
 def test_bad_setting_stops_startup_naming_the_variable(overrides, variable):
     result = start(**overrides)

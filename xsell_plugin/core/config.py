@@ -7,6 +7,7 @@ at startup with a message an operator can act on.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -64,6 +65,18 @@ def positive_float(env: environ.Env, name: str, *, default: float) -> float:
         raise _fail(name, f"must be a number, got {raw!r}") from None
     if value <= 0:
         raise _fail(name, f"must be greater than 0, got {value}")
+    return value
+
+
+def share(env: environ.Env, name: str, *, default: str, maximum: str) -> Decimal:
+    """A share such as ``0.10``, between 0 and ``maximum``."""
+    raw = env.str(name, default=default).strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise _fail(name, f"must be a number like 0.10, got {raw!r}") from None
+    if not Decimal(0) <= value <= Decimal(maximum):
+        raise _fail(name, f"must be between 0 and {maximum}, got {raw}")
     return value
 
 

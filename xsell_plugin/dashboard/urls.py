@@ -1,6 +1,13 @@
 from django.urls import path
 
-from xsell_plugin.dashboard import apis, experiment_apis, report_apis
+from xsell_plugin.dashboard import (
+    apis,
+    catalog_apis,
+    experiment_apis,
+    offer_apis,
+    report_apis,
+    sequence_apis,
+)
 
 urlpatterns = [
     path("store", apis.StoreSummaryApi.as_view(), name="api-store"),
@@ -55,4 +62,47 @@ urlpatterns = [
     path("testimonials/<int:pk>", apis.TestimonialDetailApi.as_view(), name="api-testimonial"),
     path("mailer", apis.MailerApi.as_view(), name="api-mailer"),
     path("mailer/test", apis.MailerTestApi.as_view(), name="api-mailer-test"),
+    # Sequences and steps
+    path("sequences", sequence_apis.SequenceListApi.as_view(), name="api-sequences"),
+    path("sequences/<int:pk>", sequence_apis.SequenceDetailApi.as_view(), name="api-sequence"),
+    path("sequences/<int:pk>/steps", sequence_apis.SequenceStepListApi.as_view(), name="api-steps"),
+    path(
+        "sequences/<int:pk>/steps/<int:step_id>",
+        sequence_apis.SequenceStepDetailApi.as_view(),
+        name="api-step",
+    ),
+    path(
+        "sequences/<int:pk>/steps/<int:step_id>/preview",
+        sequence_apis.SequenceStepPreviewApi.as_view(),
+        name="api-step-preview",
+    ),
+    path(
+        "sequences/<int:pk>/steps/<int:step_id>/send-test",
+        sequence_apis.SequenceStepSendTestApi.as_view(),
+        name="api-step-send-test",
+    ),
+    # Offers
+    path("bundles", offer_apis.BundleListApi.as_view(), name="api-bundles"),
+    path("bundles/quote", offer_apis.BundleQuoteApi.as_view(), name="api-bundle-quote"),
+    path("bundles/<int:pk>", offer_apis.BundleDetailApi.as_view(), name="api-bundle"),
+    path("incentives", offer_apis.IncentiveListApi.as_view(), name="api-incentives"),
+    path("incentives/preview", offer_apis.IncentivePreviewApi.as_view(), name="api-incentive-preview"),
+    path("incentives/<int:pk>", offer_apis.IncentiveDetailApi.as_view(), name="api-incentive"),
+    # Catalogue, customers, recommendation rules
+    path("products", catalog_apis.ProductListApi.as_view(), name="api-products"),
+    path("customers", catalog_apis.CustomerListApi.as_view(), name="api-customers"),
+    path("recommendations/rules", catalog_apis.ProductTypeRuleListApi.as_view(), name="api-rec-rules"),
+    path(
+        "recommendations/rules/<int:pk>", catalog_apis.ProductTypeRuleDetailApi.as_view(), name="api-rec-rule"
+    ),
+    path(
+        "recommendations/overrides",
+        catalog_apis.ProductOverrideListApi.as_view(),
+        name="api-rec-overrides",
+    ),
+    path(
+        "recommendations/overrides/<int:pk>",
+        catalog_apis.ProductOverrideDetailApi.as_view(),
+        name="api-rec-override",
+    ),
 ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -18,7 +19,8 @@ from xsell_plugin.stores.models import Store
 
 
 def holdout_share_get(*, store_id: int, sequence_id: int | None) -> Decimal:
-    """The sequence's share, else the store's default, else 10 %."""
+    """The sequence's share, else the store's default, else ``settings.XSELL_HOLDOUT_SHARE``
+    (10 % unless configured)."""
     shares = dict(
         HoldoutPolicy.objects.filter(store_id=store_id)
         .filter(Q(sequence_id=sequence_id) | Q(sequence_id__isnull=True))
@@ -26,7 +28,7 @@ def holdout_share_get(*, store_id: int, sequence_id: int | None) -> Decimal:
     )
     if sequence_id is not None and sequence_id in shares:
         return shares[sequence_id]
-    return shares.get(None, DEFAULT_HOLDOUT_SHARE)
+    return shares.get(None, Decimal(settings.XSELL_HOLDOUT_SHARE).quantize(DEFAULT_HOLDOUT_SHARE))
 
 
 def holdout_policy_list(*, store: Store) -> QuerySet:

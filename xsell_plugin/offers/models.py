@@ -84,7 +84,8 @@ class Incentive(MeasuredOffer):
     """A reason to buy now: percent off, a fixed amount, a free add-on, free shipping or a
     loyalty credit, with a time window, caps and an escalation level (see ``rules``)."""
 
-    Kind = models.TextChoices("Kind", [(k.value, k.value.replace("_", " ").capitalize())
+    # (name, (value, label)): the values are ``rules.IncentiveKind``'s, as stored.
+    Kind = models.TextChoices("Kind", [(k.name, (k.value, k.value.replace("_", " ").capitalize()))
                                        for k in IncentiveKind])
 
     name = models.CharField(max_length=255)

@@ -53,11 +53,15 @@ class Request:
     durable_overrides: Mapping[str, bool] = field(default_factory=dict)  # merchant's flags
     bundle_addons: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # core -> add-ons
     price_range: tuple[Decimal, Decimal] | None = None  # None: from the history
+    # The merchant's per-product overrides for the trigger items: pinned products come first
+    # (trigger -> keys, in the merchant's order); excluded ones are never shown.
+    pinned: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    excluded: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    code: str  # curated | bundle | bought_together | upgrade | similar | for_you | popular |
+    code: str  # pinned | curated | bundle | bought_together | upgrade | similar | for_you | popular |
     #            product_type | new_in_type | replenish
     text: str
     count: int | None = None

@@ -5,7 +5,8 @@ Two steps, so fresh catalogue data is fetched only for what can be shown:
 1. ``rank(model, request)``: the blended strategies score every model item for this customer
    and keep the best ``pool`` that are not owned or just bought (a few milliseconds);
 2. ``recommend(ranking, request, catalog)``: the candidates, in this order — the merchant's
-   curation (bundles set in our admin, then cross-sell / upsell ids), upgrades (upsell mode),
+   curation (products pinned to the trigger items, bundles set in our admin, then cross-sell /
+   upsell ids), upgrades (upsell mode),
    due consumables (replenish mode), then the blend, with new products not in the model yet
    (cold start from type and tags) — pass every filter (``filters``) against the catalogue as it
    is now, and the first ``limit`` come back, each with its reason.
@@ -100,6 +101,7 @@ def needed_keys(ranking: Ranking, request: Request) -> set[int]:
     keys = set(ranking.keys) | set(request.trigger_keys)
     for trigger in request.trigger_keys:
         keys.update(request.bundle_addons.get(trigger, ()))
+        keys.update(request.pinned.get(trigger, ()))
     return keys
 
 
@@ -184,6 +186,7 @@ def filter_context(model: FittedRecs | None, request: Request,
         recently_emailed=frozenset(request.recently_emailed), price_range=price_range,
         incentive=request.incentive, margin_floor=request.margin_floor,
         allow_owned_consumables=request.mode == Mode.REPLENISH,
+        excluded=frozenset(request.excluded),
     )
 
 
@@ -205,8 +208,15 @@ def _candidates(ranking: Ranking, request: Request, catalog: Mapping[int, Catalo
 
 
 def _curated(triggers: Sequence[CatalogItem], request: Request) -> Iterable[_Candidate]:
-    """The merchant's picks, always first: our admin's bundles, then the platform's lists."""
+    """The merchant's picks, always first: products pinned in our admin, our admin's bundles,
+    then the platform's lists. (Like every candidate they still pass the filters: in stock,
+    not owned, within the margin floor.)"""
     score = CURATED_SCORE
+    for trigger in triggers:
+        for key in request.pinned.get(trigger.key, ()):
+            score -= 1
+            yield _Candidate(key, score, "pinned", Reason(
+                "pinned", "Picked by the store", source_key=trigger.key))
     for trigger in triggers:
         for key in request.bundle_addons.get(trigger.key, ()):
             score -= 1

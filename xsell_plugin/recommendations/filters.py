@@ -1,9 +1,10 @@
 """The filters every recommendation passes, whatever strategy found it (pure).
 
-In order: not the item just bought; never owned already (by product; by product type when the
-type is durable; owned consumables only in replenishment); active and in stock; not emailed to
-this customer recently; price within the customer's range; margin after the email's incentive
->= the store's floor. ``rejection`` names the first rule an item breaks, or None.
+In order: not excluded by the merchant for the items the email is about; not the item just
+bought; never owned already (by product; by product type when the type is durable; owned
+consumables only in replenishment); active and in stock; not emailed to this customer recently;
+price within the customer's range; margin after the email's incentive >= the store's floor.
+``rejection`` names the first rule an item breaks, or None.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ DURABLE_PRICE = Decimal("50.00")
 
 
 class Rejection(enum.StrEnum):
+    EXCLUDED = "excluded_by_store"
     JUST_BOUGHT = "just_bought"
     OWNED = "owned"
     OWNED_TYPE = "owned_durable_type"
@@ -69,9 +71,12 @@ class FilterContext:
     incentive: Discount | None
     margin_floor: Decimal
     allow_owned_consumables: bool = False  # replenishment
+    excluded: frozenset[int] = frozenset()  # the merchant's exclusions (ProductOverride)
 
 
 def rejection(item: CatalogItem, ctx: FilterContext) -> Rejection | None:
+    if item.key in ctx.excluded:
+        return Rejection.EXCLUDED
     if item.key in ctx.trigger_keys:
         return Rejection.JUST_BOUGHT
     durable = item.product_type in ctx.durable_types

@@ -43,3 +43,29 @@ class ProductTypeRule(TenantModel):
 
     def __str__(self) -> str:
         return self.product_type
+
+
+class ProductOverride(TenantModel):
+    """The merchant's word on one pair: with ``product`` (what the email is about: bought, in
+    the cart, browsed), always show ``recommended_product`` first when it can be bought
+    (``pin``), or never show it (``exclude``)."""
+
+    class Action(models.TextChoices):
+        PIN = "pin", "Pin: show first"
+        EXCLUDE = "exclude", "Exclude: never show"
+
+    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE, related_name="+")
+    recommended_product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE,
+                                            related_name="+")
+    action = models.CharField(max_length=10, choices=Action.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "product", "recommended_product"],
+                                    name="productoverride_pair_uniq"),
+            models.CheckConstraint(condition=~models.Q(product=models.F("recommended_product")),
+                                   name="productoverride_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.recommended_product_id} with {self.product_id}"

@@ -23,7 +23,7 @@ from xsell_plugin.offers.rules import Discount, store_day
 from xsell_plugin.orders.models import Order, OrderLine
 from xsell_plugin.recommendations import engine
 from xsell_plugin.recommendations.context import CatalogItem, Mode, Recommendation, Request
-from xsell_plugin.recommendations.models import FittedModel, ProductTypeRule
+from xsell_plugin.recommendations.models import FittedModel, ProductOverride, ProductTypeRule
 from xsell_plugin.recommendations.strategies import History
 from xsell_plugin.recommendations.training import FittedRecs, Interactions
 from xsell_plugin.stores.models import Store
@@ -193,6 +193,26 @@ def durable_overrides(*, store: Store) -> dict[str, bool]:
                 .values_list("product_type", "durable"))
 
 
+def product_overrides(*, store: Store, product_keys: Iterable[int]
+                      ) -> tuple[dict[int, tuple[int, ...]], frozenset[int]]:
+    """The merchant's overrides for these products: (pinned keys per product, oldest pin
+    first; every product excluded with any of them)."""
+    keys = {int(k) for k in product_keys}
+    if not keys:
+        return {}, frozenset()
+    pinned: dict[int, list[int]] = {}
+    excluded: set[int] = set()
+    for product_id, recommended_id, action in (ProductOverride.objects.for_store(store)
+                                               .filter(product_id__in=keys).order_by("pk")
+                                               .values_list("product_id", "recommended_product_id",
+                                                            "action")):
+        if action == ProductOverride.Action.PIN:
+            pinned.setdefault(product_id, []).append(recommended_id)
+        else:
+            excluded.add(recommended_id)
+    return {k: tuple(v) for k, v in pinned.items()}, frozenset(excluded)
+
+
 # --- the one call at send time -----------------------------------------------------------------
 
 def customer_recommendations(
@@ -200,7 +220,8 @@ def customer_recommendations(
         trigger_product_ids: Iterable[int] = (), recently_emailed: Iterable[int] = (),
         mode: Mode = Mode.CROSS_SELL, limit: int = 3, incentive: Discount | None = None,
 ) -> list[Recommendation]:
-    """What an email to this customer offers, now: fresh stock and prices, every filter."""
+    """What an email to this customer offers, now: fresh stock and prices, every filter, and
+    the merchant's overrides for the trigger products (pinned first, excluded never)."""
     fitted = fitted_model_latest(store=store)
     model = fitted[1] if fitted else None
     if customer_id is not None:
@@ -209,12 +230,14 @@ def customer_recommendations(
     else:
         history, history_types, titles = History.empty(), (), {}
     triggers = tuple(dict.fromkeys(int(k) for k in trigger_product_ids))
+    pinned, excluded = product_overrides(store=store, product_keys=triggers)
     request = Request(
         history=history, now=now, trigger_keys=triggers, mode=mode, limit=limit,
         recently_emailed=frozenset(int(k) for k in recently_emailed), incentive=incentive,
         margin_floor=Decimal(str(store.margin_floor)), history_types=history_types,
         durable_overrides=durable_overrides(store=store),
-        bundle_addons=bundle_addons(store=store, core_keys=triggers))
+        bundle_addons=bundle_addons(store=store, core_keys=triggers), pinned=pinned,
+        excluded=excluded)
     ranking = engine.rank(model, request)
     catalog = catalog_items(store=store, keys=engine.needed_keys(ranking, request))
     curated = {k for t in triggers if t in catalog

@@ -1,4 +1,5 @@
-"""Writes: refitting a store's model (a new ``FittedModel`` version)."""
+"""Writes: refitting a store's model (a new ``FittedModel`` version), the merchant's product-type
+rules and per-product overrides."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from xsell_plugin.catalog.models import Product
+from xsell_plugin.core.exceptions import NotFound, ValidationFailed
 from xsell_plugin.recommendations import selectors, training
-from xsell_plugin.recommendations.models import FittedModel
+from xsell_plugin.recommendations.models import FittedModel, ProductOverride, ProductTypeRule
 from xsell_plugin.stores.models import Store
 
 logger = logging.getLogger(__name__)
@@ -70,3 +73,81 @@ def recs_models_refresh_all(*, now: datetime | None = None) -> dict[int, int | N
             logger.exception("store %s: the recommendation model could not be refreshed", store.pk)
             out[store.pk] = None
     return out
+
+
+# --- the merchant's rules and overrides (admin) ------------------------------------------------
+
+def _field(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, extra={"fields": {field: [message]}})
+
+
+def product_type_rule_create(*, store: Store, product_type: str, durable: bool | None) -> ProductTypeRule:
+    """The merchant's word on a product type (durable: never another to an owner)."""
+    product_type = (product_type or "").strip()
+    if not product_type:
+        raise _field("product_type", "A rule needs a product type.")
+    try:
+        with transaction.atomic():
+            return ProductTypeRule.objects.create(store=store, product_type=product_type,
+                                                  durable=durable)
+    except IntegrityError:
+        raise _field("product_type", "This product type already has a rule.") from None
+
+
+def product_type_rule_update(*, store: Store, rule_id: int, **fields) -> ProductTypeRule:
+    unknown = sorted(set(fields) - {"product_type", "durable"})
+    if unknown:
+        raise _field(unknown[0], "This field cannot be changed.")
+    rule = ProductTypeRule.objects.for_store(store).filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound("No such rule.", extra={"rule_id": rule_id})
+    if "product_type" in fields:
+        fields["product_type"] = (fields["product_type"] or "").strip()
+        if not fields["product_type"]:
+            raise _field("product_type", "A rule needs a product type.")
+    try:
+        with transaction.atomic():
+            ProductTypeRule.objects.for_store(store).filter(pk=rule.pk).update(
+                **fields, updated_at=timezone.now())
+    except IntegrityError:
+        raise _field("product_type", "This product type already has a rule.") from None
+    rule.refresh_from_db()
+    return rule
+
+
+def product_type_rule_delete(*, store: Store, rule_id: int) -> None:
+    deleted, _ = ProductTypeRule.objects.for_store(store).filter(pk=rule_id).delete()
+    if not deleted:
+        raise NotFound("No such rule.", extra={"rule_id": rule_id})
+
+
+def product_override_set(*, store: Store, product_id: int, recommended_product_id: int,
+                         action: str) -> tuple[ProductOverride, bool]:
+    """Pin or exclude ``recommended_product`` with ``product``: one override per pair, so
+    setting a pair again changes its action. Returns (override, created)."""
+    if action not in ProductOverride.Action.values:
+        raise _field("action", "The action is pin or exclude.")
+    if product_id == recommended_product_id:
+        raise _field("recommended_product_id", "A product cannot be recommended with itself.")
+    found = set(Product.objects.for_store(store).filter(pk__in=[product_id, recommended_product_id])
+                .values_list("pk", flat=True))
+    for field, pk in (("product_id", product_id), ("recommended_product_id", recommended_product_id)):
+        if pk not in found:
+            raise _field(field, "Unknown product for this store.")
+    now = timezone.now()
+    for _ in range(2):  # a concurrent insert of the same pair: the second pass updates it
+        try:
+            with transaction.atomic():
+                row, created = ProductOverride.objects.update_or_create(
+                    store=store, product_id=product_id, recommended_product_id=recommended_product_id,
+                    defaults={"action": action, "updated_at": now})
+            return row, created
+        except IntegrityError:
+            continue
+    raise _field("recommended_product_id", "This pair is being changed: try again.")
+
+
+def product_override_delete(*, store: Store, override_id: int) -> None:
+    deleted, _ = ProductOverride.objects.for_store(store).filter(pk=override_id).delete()
+    if not deleted:
+        raise NotFound("No such override.", extra={"override_id": override_id})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
@@ -26,16 +27,19 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from emails.context import COPY_OVERRIDE_FIELDS
-from emails.kinds import KINDS
-from emails.rendering import copy_fill
-from emails.services import email_send, outbound_email_create
-from xsell_plugin.activity.models import Checkout
-from xsell_plugin.core.exceptions import ValidationFailed
+from emails.context import COPY_OVERRIDE_FIELDS, incentive_snapshot
+from emails.kinds import KINDS, Kind
+from emails.rendering import RenderedEmail, copy_fill
+from emails.services import TestSendResult, email_send, outbound_email_create, rendered_test_send
+from xsell_plugin.activity.models import ActivityEvent, Checkout
+from xsell_plugin.core.exceptions import Conflict, NotFound, ValidationFailed
 from xsell_plugin.customers.models import Customer, Preference
 from xsell_plugin.customers.segments import segment_filter_validate, segment_matches
 from xsell_plugin.experiments.assignment import Assignment
 from xsell_plugin.experiments.services import assignment_for_enrolment
+from xsell_plugin.offers.models import Incentive
+from xsell_plugin.offers.rules import code_ends_at
+from xsell_plugin.offers.selectors import incentive_for_customer
 from xsell_plugin.orders.models import Order, OrderLine
 from xsell_plugin.sequences import guardrails, timing
 from xsell_plugin.sequences.consent import contact_block_reason
@@ -616,3 +620,466 @@ def _store_stop(store: Store, *, now: datetime) -> None:
     Enrollment.objects.for_store(store).filter(status=Enrollment.Status.ACTIVE).update(
         status=Enrollment.Status.EXITED, exit_reason=Reason.STORE_INACTIVE, finished_at=now,
         updated_at=now)
+
+
+# Editing from the admin --------------------------------------------------------------------------
+# Editing sequences and steps (the admin API) ---------------------------------------------------
+
+MAX_STEPS = 50
+MAX_DELAY_MINUTES = 365 * 24 * 60
+MAX_VARIANTS = 10
+VARIANT_KEY = re.compile(r"^[A-Za-z0-9_-]{1,20}$")  # ScheduledSend.variant holds 20 characters
+VARIANT_FIELDS = frozenset({"key", "weight", "kind"})
+CONDITION_FIELDS = frozenset({"segment", "clicked", "bought_since"})
+SEQUENCE_EDITABLE = frozenset({"name", "status", "trigger_config", "audience", "exit_on", "priority",
+                               "reenroll_days", "pause_after_click_hours", "max_hold_days"})
+STEP_EDITABLE = frozenset({"position", "kind", "delay_minutes", "window_start_hour", "window_end_hour",
+                           "conditions", "variants"})
+_POSITION_SHIFT = 1000  # steps are moved out of the way before renumbering (position is unique)
+
+_TYPES = ("product_types", "collections")
+# What each trigger reads from ``trigger_config`` (triggers.py): key -> (type, minimum, maximum).
+TRIGGER_CONFIG: dict[str, dict[str, tuple[str, float, float]]] = {
+    Sequence.Trigger.FIRST_PURCHASE: {k: ("strings", 0, 100) for k in _TYPES},
+    Sequence.Trigger.REPEAT_PURCHASE: {k: ("strings", 0, 100) for k in _TYPES},
+    Sequence.Trigger.PRODUCT_PURCHASE: {k: ("strings", 0, 100) for k in _TYPES},
+    Sequence.Trigger.ABANDONED_CHECKOUT: {"quiet_minutes": ("int", 1, 7 * 24 * 60)},
+    Sequence.Trigger.ABANDONED_CART: {"quiet_minutes": ("int", 1, 7 * 24 * 60)},
+    Sequence.Trigger.WISHLIST_ADD: {},
+    Sequence.Trigger.REPEATED_BROWSE: {"min_views": ("int", 1, 100), "days": ("int", 1, 90)},
+    Sequence.Trigger.CLICKED_NO_ORDER: {"wait_hours": ("number", 1, 30 * 24)},
+    Sequence.Trigger.REPLENISHMENT_DUE: {"min_orders": ("int", 2, 100), "factor": ("number", 0.1, 10),
+                                         "min_gap_days": ("number", 0, 365),
+                                         "max_gap_days": ("int", 1, 730)},
+    Sequence.Trigger.UPGRADE_ANNIVERSARY: {"days": ("int", 1, 5 * 365),
+                                           "product_types": ("strings", 0, 100)},
+    Sequence.Trigger.WIN_BACK: {"days": ("int", 1, 5 * 365)},
+}
+SEGMENT_LISTS = ("lifecycle", "rfm", "engagement", "affinity")
+SEGMENT_NUMBERS = {"min_orders": "int", "max_orders": "int", "min_spent": "number"}
+
+
+def field_error(field: str, message: str, **extra: Any) -> ValidationFailed:
+    """A 400 in the API's field-error shape: ``extra.fields.<field>`` lists the messages."""
+    return ValidationFailed(message, extra={"fields": {field: [message]}, **extra})
+
+
+def _number(value: Any, kind: str) -> float | int | None:
+    if isinstance(value, bool):
+        return None
+    if kind == "int":
+        return value if isinstance(value, int) else None
+    return value if isinstance(value, int | float) else None
+
+
+def trigger_config_check(trigger: str, config: Any) -> dict[str, Any]:
+    """The keys the trigger reads, each of the right type and range (a bad value would stop the
+    store's trigger scan, which reads them with ``int()``/``float()``)."""
+    if not isinstance(config, Mapping):
+        raise field_error("trigger_config", "The trigger settings are an object.")
+    spec = TRIGGER_CONFIG.get(trigger, {})
+    unknown = sorted(set(config) - set(spec))
+    if unknown:
+        allowed = ", ".join(sorted(spec)) or "none"
+        raise field_error("trigger_config", f"Unknown settings for the {trigger} trigger: "
+                                            f"{', '.join(unknown)} (allowed: {allowed}).")
+    for key, value in config.items():
+        kind, low, high = spec[key]
+        if kind == "strings":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) \
+                    or len(value) > high:
+                raise field_error("trigger_config", f"{key} is a list of names.")
+            continue
+        number = _number(value, kind)
+        if number is None or not low <= number <= high:
+            what = "a whole number" if kind == "int" else "a number"
+            raise field_error("trigger_config", f"{key} is {what} from {low:g} to {high:g}.")
+    return dict(config)
+
+
+def segment_check(spec: Any, field: str) -> dict[str, Any]:
+    """A segment filter (``customers.segments``) with its values' types checked too."""
+    if not isinstance(spec, Mapping):
+        raise field_error(field, "A segment filter is an object.")
+    for key in SEGMENT_LISTS:
+        if key in spec and (not isinstance(spec[key], list)
+                            or not all(isinstance(v, str) for v in spec[key])):
+            raise field_error(field, f"{key} is a list of labels.")
+    for key, kind in SEGMENT_NUMBERS.items():
+        if key in spec:
+            number = _number(spec[key], kind)
+            if number is None or number < 0:
+                raise field_error(field, f"{key} is a number of at least 0.")
+    try:
+        segment_filter_validate(spec)
+    except ValueError as exc:
+        raise field_error(field, str(exc).capitalize() + ".") from None
+    return dict(spec)
+
+
+def _variants_check(variants: Any) -> list[dict[str, Any]]:
+    if not isinstance(variants, list) or len(variants) > MAX_VARIANTS:
+        raise field_error("variants", f"Variants are a list of at most {MAX_VARIANTS}.")
+    out, keys = [], set()
+    for n, variant in enumerate(variants):
+        if not isinstance(variant, Mapping):
+            raise field_error("variants", f"Variant {n + 1} is not an object.")
+        unknown = sorted(set(variant) - VARIANT_FIELDS)
+        if unknown:
+            raise field_error("variants", f"Variant {n + 1}: unknown fields {', '.join(unknown)}. A step "
+                                          "variant is key, weight and optionally kind; subject "
+                                          "lines are tested with an experiment (factor subject).")
+        key = variant.get("key")
+        if not isinstance(key, str) or not VARIANT_KEY.match(key):
+            raise field_error("variants", f"Variant {n + 1}: the key is 1 to 20 letters, digits, "
+                                          "- or _.")
+        if key in keys:
+            raise field_error("variants", f"Variant key {key!r} is used twice.")
+        keys.add(key)
+        weight = _number(variant.get("weight", 1), "int")
+        if weight is None or not 0 <= weight <= 1000:
+            raise field_error("variants", f"Variant {key!r}: the weight is 0 to 1000.")
+        clean: dict[str, Any] = {"key": key, "weight": weight}
+        if variant.get("kind") not in (None, ""):
+            if variant["kind"] not in KINDS:
+                raise field_error("variants", f"Variant {key!r}: unknown email kind "
+                                              f"{variant['kind']!r}.")
+            clean["kind"] = variant["kind"]
+        out.append(clean)
+    if out and not any(v["weight"] > 0 for v in out):
+        raise field_error("variants", "At least one variant needs a weight above 0.")
+    return out
+
+
+def step_fields_check(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """One step's settings, whole (after a partial update is merged), checked field by field."""
+    clean = dict(fields)
+    if clean.get("kind") not in KINDS:
+        raise field_error("kind", f"Unknown email kind {clean.get('kind')!r}.")
+    delay = _number(clean.get("delay_minutes", 0), "int")
+    if delay is None or not 0 <= delay <= MAX_DELAY_MINUTES:
+        raise field_error("delay_minutes", f"The delay is 0 to {MAX_DELAY_MINUTES} minutes.")
+    clean["delay_minutes"] = delay
+    start, end = clean.get("window_start_hour"), clean.get("window_end_hour")
+    for name, hour in (("window_start_hour", start), ("window_end_hour", end)):
+        if hour is not None and (_number(hour, "int") is None or not 0 <= hour <= 23):
+            raise field_error(name, "Hours are 0 to 23.")
+    if (start is None) != (end is None):
+        missing = "window_end_hour" if end is None else "window_start_hour"
+        raise field_error(missing, "A send window needs both its start and its end hour.")
+    if start is not None and start == end:
+        raise field_error("window_end_hour", "A send window cannot start and end at the same hour.")
+    conditions = clean.get("conditions") or {}
+    if not isinstance(conditions, Mapping):
+        raise field_error("conditions", "Conditions are an object.")
+    unknown = sorted(set(conditions) - CONDITION_FIELDS)
+    if unknown:
+        raise field_error("conditions", f"Unknown conditions: {', '.join(unknown)} "
+                                        "(allowed: segment, clicked, bought_since).")
+    for flag in ("clicked", "bought_since"):
+        if flag in conditions and not isinstance(conditions[flag], bool):
+            raise field_error("conditions", f"{flag} is true or false.")
+    if conditions.get("segment"):
+        segment_check(conditions["segment"], "conditions")
+    clean["conditions"] = dict(conditions)
+    clean["variants"] = _variants_check(clean.get("variants") or [])
+    return clean
+
+
+def _sequence_locked(store: Store, sequence_id: int) -> Sequence:
+    sequence = Sequence.objects.for_store(store).select_for_update().filter(pk=sequence_id).first()
+    if sequence is None:
+        raise NotFound("No such sequence.", extra={"sequence_id": sequence_id})
+    return sequence
+
+
+def _offer_refresh(sequence: Sequence, *, now: datetime) -> None:
+    """``offer`` follows the steps (new enrolments copy it; running ones keep theirs)."""
+    offer = any(s.kind in OFFER_KINDS or any(v.get("kind") in OFFER_KINDS for v in s.variants or ())
+                for s in Step.objects.filter(sequence=sequence))
+    if offer != sequence.offer:
+        Sequence.objects.filter(pk=sequence.pk).update(offer=offer, updated_at=now)
+        sequence.offer = offer
+
+
+def _steps_renumber(sequence: Sequence, ordered_ids: Seq[int]) -> None:
+    """Positions 1..n in this order: every step moved out of the way first, so the unique
+    (store, sequence, position) never sees two steps on one position."""
+    Step.objects.filter(sequence=sequence).update(position=F("position") + _POSITION_SHIFT)
+    for n, pk in enumerate(ordered_ids, 1):
+        Step.objects.filter(pk=pk).update(position=n)
+
+
+def _step_ids(sequence: Sequence) -> list[int]:
+    return list(Step.objects.filter(sequence=sequence).order_by("position", "pk")
+                .values_list("pk", flat=True))
+
+
+def _insert_at(ids: list[int], pk: int, position: int | None) -> list[int]:
+    if position is None:
+        return [*ids, pk]
+    index = min(max(int(position), 1), len(ids) + 1) - 1
+    return [*ids[:index], pk, *ids[index:]]
+
+
+def _step_errors(n: int, exc: ValidationFailed) -> ValidationFailed:
+    """A step's field error inside a list of steps: ``fields.steps["<n>"]`` (DRF's shape for
+    nested lists: only the failing items, keyed by their index)."""
+    item = dict(exc.extra.get("fields") or {"kind": [exc.message]})
+    return ValidationFailed(exc.message, extra={"fields": {"steps": {str(n): item}}, "step": n})
+
+
+def sequence_add(*, store: Store, key: str, name: str, trigger: str, steps: Seq[Mapping[str, Any]],
+                 trigger_config: Mapping[str, Any] | None = None,
+                 audience: Mapping[str, Any] | None = None, **settings_: Any) -> Sequence:
+    """Create a sequence from the admin: every field checked with its name first (the API's
+    field errors, the key's uniqueness included), then ``sequence_create``."""
+    if not steps:
+        raise field_error("steps", "A sequence needs at least one step.")
+    if len(steps) > MAX_STEPS:
+        raise field_error("steps", f"A sequence has at most {MAX_STEPS} steps.")
+    if trigger not in Sequence.Trigger.values:
+        raise field_error("trigger", f"Unknown trigger {trigger!r}.")
+    checked = []
+    for n, step in enumerate(steps):
+        try:
+            checked.append(step_fields_check({k: v for k, v in step.items() if k != "position"}))
+        except ValidationFailed as exc:
+            raise _step_errors(n, exc) from None
+    config = trigger_config_check(trigger, trigger_config or {})
+    audience = segment_check(audience or {}, "audience")
+    if Sequence.objects.for_store(store).filter(key=key).exists():
+        raise field_error("key", "Another sequence has this key.")
+    try:
+        with transaction.atomic():
+            return sequence_create(store=store, key=key, name=name, trigger=trigger, steps=checked,
+                                   trigger_config=config, audience=audience, **settings_)
+    except IntegrityError:  # the same key, created concurrently
+        raise field_error("key", "Another sequence has this key.") from None
+
+
+def sequence_update(*, store: Store, sequence_id: int, now: datetime | None = None,
+                    **fields: Any) -> Sequence:
+    """Change a sequence's settings (``SEQUENCE_EDITABLE``). Pausing holds its due sends (they
+    wait, up to ``max_hold_days``); archiving stops everything at the next send."""
+    now = now or timezone.now()
+    unknown = sorted(set(fields) - SEQUENCE_EDITABLE)
+    if unknown:
+        raise field_error(unknown[0], "This field cannot be changed.")
+    if "name" in fields and not str(fields["name"] or "").strip():
+        raise field_error("name", "A sequence needs a name.")
+    if "status" in fields and fields["status"] not in Sequence.Status.values:
+        raise field_error("status", f"Unknown status {fields['status']!r}.")
+    if "exit_on" in fields and fields["exit_on"] not in Sequence.ExitOn.values:
+        raise field_error("exit_on", f"Unknown exit rule {fields['exit_on']!r}.")
+    for name, low, high in (("priority", -1000, 1000), ("reenroll_days", 0, 3650),
+                            ("pause_after_click_hours", 0, 24 * 90), ("max_hold_days", 1, 365)):
+        if name in fields:
+            number = _number(fields[name], "int")
+            if number is None or not low <= number <= high:
+                raise field_error(name, f"{name} is a whole number from {low} to {high}.")
+    if "audience" in fields:
+        fields["audience"] = segment_check(fields["audience"] or {}, "audience")
+    with transaction.atomic():
+        sequence = _sequence_locked(store, sequence_id)
+        if "trigger_config" in fields:
+            fields["trigger_config"] = trigger_config_check(sequence.trigger,
+                                                            fields["trigger_config"] or {})
+        if fields:
+            Sequence.objects.filter(pk=sequence.pk).update(**fields, updated_at=now)
+        sequence.refresh_from_db()
+    return sequence
+
+
+def step_create(*, store: Store, sequence_id: int, kind: str, delay_minutes: int = 0,
+                window_start_hour: int | None = None, window_end_hour: int | None = None,
+                conditions: Mapping[str, Any] | None = None,
+                variants: Seq[Mapping[str, Any]] | None = None, position: int | None = None,
+                now: datetime | None = None) -> Step:
+    """Add a step: at the end, or at ``position`` (1 = first; the steps after it move down).
+    Enrolments already past that point do not go back for it."""
+    now = now or timezone.now()
+    clean = step_fields_check({"kind": kind, "delay_minutes": delay_minutes,
+                               "window_start_hour": window_start_hour,
+                               "window_end_hour": window_end_hour, "conditions": conditions or {},
+                               "variants": list(variants or [])})
+    if position is not None and (_number(position, "int") is None or position < 1):
+        raise field_error("position", "Positions start at 1.")
+    with transaction.atomic():
+        sequence = _sequence_locked(store, sequence_id)
+        ids = _step_ids(sequence)
+        if len(ids) >= MAX_STEPS:
+            raise ValidationFailed(f"A sequence has at most {MAX_STEPS} steps.")
+        step = Step.objects.create(store=store, sequence=sequence, position=_POSITION_SHIFT - 1,
+                                   created_at=now, updated_at=now, **clean)
+        _steps_renumber(sequence, _insert_at(ids, step.pk, position))
+        _offer_refresh(sequence, now=now)
+        step.refresh_from_db()
+    return step
+
+
+def step_update(*, store: Store, sequence_id: int, step_id: int, now: datetime | None = None,
+                **fields: Any) -> Step:
+    """Change a step (``STEP_EDITABLE``); ``position`` moves it. Sends already scheduled for it
+    keep their due time and pick up the new content when they go."""
+    now = now or timezone.now()
+    unknown = sorted(set(fields) - STEP_EDITABLE)
+    if unknown:
+        raise field_error(unknown[0], "This field cannot be changed.")
+    position = fields.pop("position", None)
+    if position is not None and (_number(position, "int") is None or position < 1):
+        raise field_error("position", "Positions start at 1.")
+    with transaction.atomic():
+        sequence = _sequence_locked(store, sequence_id)
+        step = Step.objects.filter(sequence=sequence, pk=step_id).first()
+        if step is None:
+            raise NotFound("No such step in this sequence.", extra={"step_id": step_id})
+        current = {f: getattr(step, f) for f in STEP_EDITABLE - {"position"}}
+        clean = step_fields_check({**current, **fields})
+        changed = {k: v for k, v in clean.items() if k in fields}
+        if changed:
+            Step.objects.filter(pk=step.pk).update(**changed, updated_at=now)
+        if position is not None:
+            ids = [pk for pk in _step_ids(sequence) if pk != step.pk]
+            _steps_renumber(sequence, _insert_at(ids, step.pk, position))
+        _offer_refresh(sequence, now=now)
+        step.refresh_from_db()
+    return step
+
+
+def step_delete(*, store: Store, sequence_id: int, step_id: int, now: datetime | None = None) -> int:
+    """Remove a step. Enrolments waiting for it move on to the step after it (its delay counted
+    from now) or complete; a send being made right now makes this a 409 (try again). Returns
+    how many waiting enrolments moved on."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        sequence = _sequence_locked(store, sequence_id)
+        step = Step.objects.filter(sequence=sequence, pk=step_id).first()
+        if step is None:
+            raise NotFound("No such step in this sequence.", extra={"step_id": step_id})
+        ids = _step_ids(sequence)
+        if len(ids) <= 1:
+            raise ValidationFailed("A sequence needs at least one step: pause or archive it instead.")
+        pending = list(ScheduledSend.objects.select_for_update()
+                       .filter(step=step, status__in=(SS.SCHEDULED, SS.QUEUED))
+                       .values_list("status", "enrollment_id"))
+        if any(status == SS.QUEUED for status, _ in pending):
+            raise Conflict("An email of this step is being sent right now: try again in a minute.",
+                           extra={"step_id": step_id})
+        following = (Step.objects.filter(sequence=sequence, position__gt=step.position)
+                     .order_by("position").first())
+        step.delete()
+        _steps_renumber(sequence, [pk for pk in ids if pk != step_id])
+        _offer_refresh(sequence, now=now)
+        waiting = (Enrollment.objects.filter(pk__in=[e for _, e in pending],
+                                             status=Enrollment.Status.ACTIVE)
+                   .select_related("customer"))
+        policy = policy_for(store)
+        moved = 0
+        for enrollment in waiting:
+            moved += 1
+            if following is None:
+                Enrollment.objects.filter(pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
+                    status=Enrollment.Status.COMPLETED, finished_at=now, updated_at=now)
+                continue
+            step_schedule(enrollment=enrollment, step=following, base=now, store=store,
+                          customer=enrollment.customer, policy=policy)
+    return moved
+
+
+# Previews and test sends (nothing recorded: no enrolment, no send, no code, no cap) ---------------
+
+@dataclass(frozen=True, slots=True)
+class PreviewContent:
+    kind: str  # what would be sent (a fallback kind when the step's own has no content)
+    variant: str
+    context: dict[str, Any] | None  # None: the step would be skipped for this customer
+    product_ids: tuple[str, ...] = ()
+    note: str = ""
+
+
+def step_variants(step: Step) -> list[str]:
+    return [str(v["key"]) for v in step.variants or () if v.get("key")] or ["a"]
+
+
+def _preview_facts(store: Store, sequence: Sequence, customer: Customer) -> dict[str, Any]:
+    """What the customer's latest event of the sequence's trigger would have recorded."""
+    trigger = sequence.trigger
+    if trigger in CHECKOUT_TRIGGERS:
+        kind = "checkout" if trigger == Sequence.Trigger.ABANDONED_CHECKOUT else "cart"
+        checkout = (Checkout.objects.for_store(store).filter(customer=customer, kind=kind)
+                    .order_by("-source_updated_at", "-pk").first())
+        if checkout is not None:
+            products = list(dict.fromkeys(ln.get("product_external_id") for ln in checkout.lines or ()
+                                          if ln.get("product_external_id")))
+            return {"checkout": checkout.external_id, "products": products,
+                    "recovery_url": checkout.recovery_url}
+    if trigger in (Sequence.Trigger.REPEATED_BROWSE, Sequence.Trigger.WISHLIST_ADD):
+        kind = (ActivityEvent.Kind.BROWSE if trigger == Sequence.Trigger.REPEATED_BROWSE
+                else ActivityEvent.Kind.WISHLIST_ADD)
+        event = (ActivityEvent.objects.for_store(store).filter(customer=customer, kind=kind)
+                 .select_related("product").order_by("-occurred_at", "-pk").first())
+        if event is not None:
+            return {"products": [event.product.external_id]}
+    order = (Order.objects.for_store(store).filter(customer=customer, cancelled_at__isnull=True)
+             .order_by("-placed_at", "-pk").first())
+    if order is None:
+        return {"products": []}
+    lines = (OrderLine.objects.for_store(store).filter(order=order).order_by("pk")
+             .values_list("product_external_id", "product__external_id"))
+    products = list(dict.fromkeys(ext or linked for ext, linked in lines if ext or linked))
+    return {"order": order.external_id, "products": products}
+
+
+def step_preview_content(*, store: Store, step: Step, customer: Customer, variant: str | None = None,
+                         now: datetime | None = None) -> PreviewContent:
+    """What ``step`` would say to ``customer`` now, as its send would pick it (the customer's
+    latest trigger event, fresh recommendations, bundles and the incentive rules), without
+    writing anything: an incentive shows its terms with a placeholder code (the real code is
+    issued on the platform only when the email is sent)."""
+    now = now or timezone.now()
+    keys = step_variants(step)
+    if variant is None:
+        variant = variant_for(step, customer.pk)
+    elif variant not in keys:
+        raise field_error("variant", f"This step's variants are {', '.join(keys)}.")
+    kind = _variant_kind(step, variant)
+    sequence = step.sequence
+    enrollment = Enrollment(store=store, sequence=sequence, customer=customer, trigger_key="preview",
+                            triggered_at=now, enrolled_at=now, recommended=[],
+                            facts=_preview_facts(store, sequence, customer))
+    build = content_builder()
+    if kind == Kind.INCENTIVE:
+        decision = incentive_for_customer(store=store, customer_id=customer.pk,
+                                          step=step.position - 1, now=now, enrolled_at=now)
+        if decision.option is not None:
+            incentive = Incentive.objects.for_store(store).get(pk=decision.option.id)
+            shown = build(store=store, customer=customer, enrollment=enrollment, step=step,
+                          kind=Kind.FOLLOWUP, variant=variant, now=now)
+            ends = code_ends_at(now=now, valid_for=timedelta(hours=incentive.code_valid_hours),
+                                window_ends_at=incentive.ends_at)
+            context = {"incentive": incentive_snapshot(code=f"{incentive.code_prefix}-PREVIEW",
+                                                       expires_at=ends, headline=incentive.name),
+                       "products": list((shown.context if shown else {}).get("products", []))[:3]}
+            return PreviewContent(Kind.INCENTIVE, variant, context,
+                                  shown.product_ids[:3] if shown else (),
+                                  note="The code is a placeholder: a real one is issued when the "
+                                       "email is sent (if the margin floor allows it).")
+    content = build(store=store, customer=customer, enrollment=enrollment, step=step, kind=kind,
+                    variant=variant, now=now)
+    if content is None:
+        return PreviewContent(kind, variant, None,
+                              note="With this customer's data the step has no content and would "
+                                   "be skipped.")
+    note = "" if content.kind == kind else (
+        f"No {kind} content for this customer: the step would send a {content.kind} email.")
+    return PreviewContent(content.kind, variant, dict(content.context), tuple(content.product_ids),
+                          note)
+
+
+def step_test_send(*, store: Store, to: str, rendered: RenderedEmail,
+                   now: datetime | None = None) -> TestSendResult:
+    """Send a rendered step to ``to`` (the merchant) through the store's mailer, marked
+    ``[Test]``. Nothing is recorded: no enrolment, no OutboundEmail (so no cap counts it), no
+    daily count; the mailer's own test status is left alone."""
+    return rendered_test_send(store=store, to=to, rendered=rendered, now=now)
