@@ -43,14 +43,15 @@ class ShopifyConnected(Connected):
         shop = self.fake.shops[self.store.domain]
         out = []
         for d in shop.discounts:
-            value = d["customerGets"]["value"]
+            value = (d.get("customerGets") or {"value": {}})["value"]
             out.append({"code": d["code"],
+                        "free_shipping": d["kind"] == "discountCodeFreeShippingCreate",
                         "percent": (Decimal(str(value["percentage"])) * 100).normalize()
                         if "percentage" in value else None,
                         "amount": Decimal(value["discountAmount"]["amount"])
                         if "discountAmount" in value else None,
-                        "products": d["customerGets"]["items"].get("products", {}).get(
-                            "productsToAdd", [])})
+                        "products": (d.get("customerGets") or {"items": {}})["items"].get(
+                            "products", {}).get("productsToAdd", [])})
         return out
 
 
@@ -62,7 +63,7 @@ class WooConnected(Connected):
         out = []
         for c in self.fake.coupons.values():
             percent = c["discount_type"] == "percent"
-            out.append({"code": c["code"],
+            out.append({"code": c["code"], "free_shipping": bool(c.get("free_shipping")),
                         "percent": Decimal(c["amount"]).normalize() if percent else None,
                         "amount": None if percent else Decimal(c["amount"]),
                         "products": [str(p) for p in c.get("product_ids") or []]})

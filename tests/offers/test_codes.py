@@ -113,11 +113,33 @@ def test_caps_per_customer_and_per_store_day(platform_store):
     assert day.count == 2
 
 
-def test_free_shipping_cannot_be_issued_yet(platform_store):
+def test_free_shipping_code_on_the_platform(platform_store):
     ps = platform_store
     product = priced(ps.store, ps.product_ext(101), price="50.00", cost="20.00")
+    code = issue(ps, incentive(ps.store, kind="free_shipping", percent_off=None), [product])
+    assert code.status == IssuedCode.Status.ISSUED
+    [sent] = ps.discounts()
+    assert sent["free_shipping"] and sent["code"] == code.code and not sent["percent"]
+
+
+def test_a_variant_size_replaces_the_percent_but_keeps_the_margin_guard(platform_store):
+    ps = platform_store
+    product = priced(ps.store, ps.product_ext(101), price="50.00", cost="20.00")  # 60 % margin
+    inc = incentive(ps.store)  # 10 % off
+    code = services.incentive_code_issue(store=ps.store, incentive_id=inc.pk, now=NOW,
+                                         recipient_email="ada@example.com", offer_key="v:1",
+                                         product_ids=[product.pk], percent_off=Decimal("15"))
+    assert code.percent_off == Decimal("15") and ps.discounts()[0]["percent"] == Decimal("15")
+    with pytest.raises(MarginFloorBreached):  # 55 % off leaves an 11 % margin: below the 20 % floor
+        services.incentive_code_issue(store=ps.store, incentive_id=inc.pk, now=NOW,
+                                      recipient_email="bob@example.com", offer_key="v:1",
+                                      product_ids=[product.pk], percent_off=Decimal("55"))
+    amount = incentive(ps.store, name="Five off", kind="amount_off", percent_off=None,
+                       amount_off=Decimal("5"))
     with pytest.raises(IncentiveNotIssuable):
-        issue(ps, incentive(ps.store, kind="free_shipping", percent_off=None), [product])
+        services.incentive_code_issue(store=ps.store, incentive_id=amount.pk, now=NOW,
+                                      recipient_email="ada@example.com", offer_key="v:2",
+                                      product_ids=[product.pk], percent_off=Decimal("15"))
 
 
 def test_paused_or_out_of_window_incentives_issue_nothing(platform_store):

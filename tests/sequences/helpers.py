@@ -28,7 +28,7 @@ _ids = count(1)
 CONTENT = "tests.sequences.helpers.content"
 
 
-def content(*, store, customer, enrollment, step, kind, variant, now):
+def content(*, store, customer, enrollment, step, kind, variant, now, config=None):
     """Every kind gets a valid snapshot; the 'recommended' products are the trigger's."""
     products = tuple((enrollment.facts or {}).get("products") or ("p1",))[:2]
     return Content(kind=kind, context=snapshot(kind), product_ids=products)

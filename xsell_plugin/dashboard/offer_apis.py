@@ -278,7 +278,7 @@ class IncentiveSerializer(StrictSerializer):
     updated_at = serializers.DateTimeField(read_only=True)
 
     def get_issuable(self, obj) -> bool:
-        return obj.kind != rules.IncentiveKind.FREE_SHIPPING
+        return obj.kind != rules.IncentiveKind.FREE_ADDON or obj.addon_product_id is not None
 
     def validate_status(self, value):
         if value == OfferStatus.FLAGGED:

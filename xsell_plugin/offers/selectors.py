@@ -318,8 +318,7 @@ def incentive_margin_preview(*, store: Store, kind: str, percent_off: Decimal | 
             max_amount_off=rules.max_amount_off(price, cost, floor)))
     note = ""
     if kind == rules.IncentiveKind.FREE_SHIPPING:
-        note = ("Free shipping does not change item margins; it cannot be issued as a code on "
-                "the platforms yet, so emails fall back to recommendations.")
+        note = "Free shipping does not change item margins (the shipping cost is the store's)."
     elif kind == rules.IncentiveKind.LOYALTY_CREDIT:
         note = "A loyalty credit is checked as an amount off each item, like its codes are."
     return IncentivePreview(floor=floor, kind=kind.value, rows=tuple(rows), note=note)

@@ -354,7 +354,8 @@ class _CodeTerms:
 
 def incentive_code_issue(*, store: Store, incentive_id: int, recipient_email: str, offer_key: str,
                          now: datetime | None = None, product_ids: Sequence[int] = (),
-                         customer_id: int | None = None) -> IssuedCode:
+                         customer_id: int | None = None,
+                         percent_off: Decimal | None = None) -> IssuedCode:
     """A real per-recipient code for ``incentive``, created on the store's platform.
 
     Idempotent per (incentive, recipient, offer_key): a second call returns the same row (and
@@ -364,6 +365,9 @@ def incentive_code_issue(*, store: Store, incentive_id: int, recipient_email: st
     runs first: after the incentive, every product the code covers keeps margin >= the store's
     floor (from its variant's cost). ``product_ids`` are the email's products (percent and
     amount codes are restricted to them); for a free add-on the first is the item it comes with.
+    ``percent_off``: an A/B variant's incentive size, in place of a percent-off incentive's own
+    (the margin guard checks it the same way). Free-shipping codes discount no item, so they
+    need no products and no margin check.
     """
     now = now or timezone.now()
     recipient = recipient_email.strip().lower()
@@ -377,7 +381,7 @@ def incentive_code_issue(*, store: Store, incentive_id: int, recipient_email: st
         incentive=incentive, recipient=recipient, offer_key=offer_key).first()
     if existing is None:
         _check_available(incentive, now)
-        terms = _terms(store, incentive, product_ids)
+        terms = _terms(store, incentive, product_ids, percent_off=percent_off)
         existing = _code_claim(store=store, incentive=incentive, recipient=recipient,
                                offer_key=offer_key, customer_id=customer_id, terms=terms, now=now)
     if existing.status != IssuedCode.Status.PENDING:
@@ -391,12 +395,16 @@ def _check_available(incentive: Incentive, now: datetime) -> None:
         raise IncentiveUnavailable(extra={"incentive": incentive.pk, "status": incentive.status})
 
 
-def _terms(store: Store, incentive: Incentive, product_ids: Sequence[int]) -> _CodeTerms:
+def _terms(store: Store, incentive: Incentive, product_ids: Sequence[int], *,
+           percent_off: Decimal | None = None) -> _CodeTerms:
     kind = IncentiveKind(incentive.kind)
     floor = Decimal(str(store.margin_floor))
+    if percent_off is not None and (kind != IncentiveKind.PERCENT_OFF
+                                    or not Decimal(0) < Decimal(percent_off) <= Decimal(100)):
+        raise IncentiveNotIssuable("Only a percent-off incentive takes another size (0 to 100).",
+                                   extra={"kind": kind.value, "percent_off": str(percent_off)})
     if kind == IncentiveKind.FREE_SHIPPING:
-        # The Platform interface issues percent or amount codes only (integrations.base).
-        raise IncentiveNotIssuable(extra={"kind": kind.value})
+        return _CodeTerms(None, None, ())
     items = selectors.priced_products(store=store, product_ids=product_ids)
     if kind == IncentiveKind.FREE_ADDON:
         if incentive.addon_product_id is None or not items:
@@ -411,7 +419,8 @@ def _terms(store: Store, incentive: Incentive, product_ids: Sequence[int]) -> _C
         return _CodeTerms(Decimal("100"), None, (addon[0].external_id,))
     if not items:
         raise ValidationFailed("A code needs the products it is for (the margin guard).")
-    discount = rules.Discount(percent_off=incentive.percent_off
+    discount = rules.Discount(percent_off=(Decimal(percent_off) if percent_off is not None
+                                           else incentive.percent_off)
                               if kind == IncentiveKind.PERCENT_OFF else None,
                               amount_off=None if kind == IncentiveKind.PERCENT_OFF
                               else incentive.amount_off)
@@ -478,7 +487,8 @@ def _code_send(*, store: Store, code: IssuedCode, now: datetime) -> IssuedCode:
     request = DiscountCodeRequest(
         code=code.code, ends_at=code.ends_at, percent_off=code.percent_off,
         amount_off=code.amount_off, customer_email=code.recipient,
-        product_external_ids=tuple(code.product_external_ids), usage_limit=1)
+        product_external_ids=tuple(code.product_external_ids), usage_limit=1,
+        free_shipping=code.incentive.kind == IncentiveKind.FREE_SHIPPING)
     try:
         issued = get_platform(store).create_discount_code(request)
     except RetryablePlatformError:

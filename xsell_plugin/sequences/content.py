@@ -13,7 +13,9 @@ is skipped with ``no_content``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from emails.context import incentive_snapshot, product_snapshot
@@ -70,7 +72,10 @@ def _snap(store, products: list[Product]) -> list[dict[str, Any]]:
 
 
 def step_content(*, store, customer, enrollment: Enrollment, step: Step, kind: str, variant: str,
-                 now: datetime) -> Content | None:
+                 now: datetime, config: Mapping[str, Any] | None = None) -> Content | None:
+    """``config``: what a running experiment's variant changes here (``offer_id``: the incentive
+    or bundle to offer instead of the rules' choice; ``percent_off``: the incentive's size)."""
+    config = config or {}
     facts = enrollment.facts or {}
     triggers = _products(store, facts.get("products") or ())
     mode = MODE_BY_TRIGGER.get(enrollment.sequence.trigger, Mode.CROSS_SELL)
@@ -97,12 +102,14 @@ def step_content(*, store, customer, enrollment: Enrollment, step: Step, kind: s
                               "upgrade": product_snapshot(picks[0], store=store)},
                        (picks[0].external_id,))
     if kind == Kind.BUNDLE:
-        bundle = _bundle(store, triggers, now=now)
+        bundle = _bundle(store, triggers, now=now, bundle_id=config.get("offer_id"))
         if bundle is not None:
             return bundle
         kind = Kind.COMPLEMENTS
     if kind == Kind.INCENTIVE:
-        incentive = _incentive(store, customer, enrollment, step, now=now, triggers=triggers)
+        incentive = _incentive(store, customer, enrollment, step, now=now, triggers=triggers,
+                               incentive_id=config.get("offer_id"),
+                               percent_off=config.get("percent_off"))
         if incentive is not None:
             return incentive
         kind = Kind.COMPLEMENTS
@@ -124,10 +131,13 @@ def step_content(*, store, customer, enrollment: Enrollment, step: Step, kind: s
                    tuple(p.external_id for p in picks))
 
 
-def _bundle(store, triggers: list[Product], *, now: datetime) -> Content | None:
+def _bundle(store, triggers: list[Product], *, now: datetime, bundle_id: Any = None) -> Content | None:
     cores = BundleItem.objects.for_store(store).filter(
         product__in=triggers, role=BundleItem.Role.CORE).values_list("bundle_id", flat=True)
-    for bundle in Bundle.objects.for_store(store).filter(pk__in=list(cores)).order_by("pk"):
+    bundles = Bundle.objects.for_store(store).filter(pk__in=list(cores))
+    if bundle_id is not None:  # an experiment's offer: that bundle or none
+        bundles = bundles.filter(pk=bundle_id)
+    for bundle in bundles.order_by("pk"):
         if not bundle.running:
             continue
         quote = bundle_quote_for(store=store, bundle=bundle)
@@ -142,19 +152,24 @@ def _bundle(store, triggers: list[Product], *, now: datetime) -> Content | None:
 
 
 def _incentive(store, customer, enrollment: Enrollment, step: Step, *, now: datetime,
-               triggers: list[Product]) -> Content | None:
-    decision = incentive_for_customer(store=store, customer_id=customer.pk, step=step.position - 1,
-                                      now=now, enrolled_at=enrollment.enrolled_at)
-    if decision.option is None:
-        return None
+               triggers: list[Product], incentive_id: Any = None,
+               percent_off: Any = None) -> Content | None:
+    if incentive_id is None:
+        decision = incentive_for_customer(store=store, customer_id=customer.pk,
+                                          step=step.position - 1, now=now,
+                                          enrolled_at=enrollment.enrolled_at)
+        if decision.option is None:
+            return None
+        incentive_id = decision.option.id
     picks = [p for p in triggers if _available(p)][:3] or _recommend(
         store=store, customer=customer, enrollment=enrollment, triggers=triggers, now=now,
         mode=Mode.CROSS_SELL, limit=3)
     try:
         code = incentive_code_issue(
-            store=store, incentive_id=decision.option.id, recipient_email=customer.email,
+            store=store, incentive_id=int(incentive_id), recipient_email=customer.email,
             offer_key=f"enrollment:{enrollment.pk}:step:{step.position}", now=now,
-            product_ids=[p.pk for p in picks], customer_id=customer.pk)
+            product_ids=[p.pk for p in picks], customer_id=customer.pk,
+            percent_off=Decimal(str(percent_off)) if percent_off is not None else None)
     except ApplicationError as exc:
         logger.info("store %s: no incentive for customer %s: %s", store.pk, customer.pk, exc.code)
         return None

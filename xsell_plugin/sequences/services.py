@@ -559,7 +559,7 @@ def _process(send: ScheduledSend, *, now: datetime, deliver: bool) -> StepOutcom
 
     # Content picked now: fresh stock, prices, incentive.
     content = content_builder()(store=store, customer=customer, enrollment=enrollment, step=step,
-                                kind=kind, variant=variant, now=now)
+                                kind=kind, variant=variant, now=now, config=config)
     if content is None:
         return _skip(send, Reason.NO_CONTENT, now=now, policy=policy)
 
