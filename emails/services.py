@@ -410,7 +410,7 @@ def rendered_test_send(*, store: Store, to: str, rendered: RenderedEmail,
                         reply_to=reply_to)
     try:
         delivered = deliver(store=store, account=account, envelope=envelope, outbound_id=None,
-                            mark_started=lambda: None)
+                            mark_started=lambda: None, to_merchant=True)
     except (DeliveryError, MailerNotConfigured) as exc:
         return TestSendResult(ok=False, transport=getattr(account, "transport", "outbox"),
                               message_id=message_id, error=exc.message[:500])

@@ -216,11 +216,13 @@ def outbox_deliver(*, store, envelope: Envelope, outbound_id: int | None,
 
 
 def deliver(*, store, account: MailerAccount | None, envelope: Envelope, outbound_id: int | None,
-            mark_started: MarkStarted) -> Delivered:
-    """Send through the store's mailer; the demo store and stores without one use the outbox."""
+            mark_started: MarkStarted, to_merchant: bool = False) -> Delivered:
+    """Send through the store's mailer; stores without one use the outbox, and so does every
+    customer email of the demo store (its customers are a public dataset's households). A test
+    send to the merchant (``to_merchant``) goes through the connected mailer, demo or not."""
     timeout = float(settings.XSELL_EMAIL_SMTP_TIMEOUT)
     if (account is None or account.transport == MailerAccount.Transport.OUTBOX
-            or store.platform == Store.Platform.DEMO):
+            or (store.platform == Store.Platform.DEMO and not to_merchant)):
         return outbox_deliver(store=store, envelope=envelope, outbound_id=outbound_id,
                               mark_started=mark_started)
     if account.transport == MailerAccount.Transport.SMTP:

@@ -7,6 +7,7 @@ an https ``XSELL_PUBLIC_URL``. Every invalid value stops startup with an ``Impro
 naming the variable (see ``xsell_plugin.config``).
 """
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -100,6 +101,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ (the admin's front end) from any server: runserver, gunicorn, xsell_serve.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -194,6 +197,8 @@ XSELL_BENCH_SUITES["all"] = "xsell_plugin.core.bench.run_all"
 # Sequences (docs/sequences.md): the dispatcher's claim batch, the lease of a claimed send (its
 # task is enqueued again after that), how far back a trigger scan looks after downtime, and the
 # content builder of a step (recommendations and incentive picked at send time).
+# The holdout share of every sequence whose store sets none (docs/measurement.md).
+XSELL_HOLDOUT_SHARE = config.share(env, "XSELL_HOLDOUT_SHARE", default="0.10", maximum="0.5")
 XSELL_SEQUENCE_CLAIM_BATCH = config.positive_int(env, "XSELL_SEQUENCE_CLAIM_BATCH", default=1000)
 XSELL_SEQUENCE_LEASE_SECONDS = config.positive_int(env, "XSELL_SEQUENCE_LEASE_SECONDS", default=300)
 XSELL_SEQUENCE_MAX_CATCH_UP_HOURS = config.positive_int(env, "XSELL_SEQUENCE_MAX_CATCH_UP_HOURS",
@@ -217,6 +222,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# WhiteNoise serves STATIC_ROOT (filled by `manage.py collectstatic` on deploy); outside production
+# it also serves straight from the finders, so `make run` and the browser tests need no collectstatic.
+WHITENOISE_USE_FINDERS = not PRODUCTION
+# Before the first collectstatic there is no STATIC_ROOT; the finders serve meanwhile.
+warnings.filterwarnings("ignore", message=r"No directory at: .*static", category=UserWarning)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

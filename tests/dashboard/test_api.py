@@ -135,6 +135,22 @@ def test_sending_guardrails_drive_the_engine_policy(api, store):
     assert ok.status_code == 200 and policy_for(store).soft_opt_in is True
 
 
+def test_the_postal_address_is_set_by_the_merchant_and_shown_in_emails(api, store):
+    assert api.get("/api/v1/store").json()["postal_address"] == ""
+    changed = api.patch("/api/v1/store", {"postal_address": "12 Quay Street\nCork T12 X2Y3"},
+                        content_type="application/json")
+    assert changed.status_code == 200 and changed.json()["postal_address"].startswith("12 Quay")
+    preview = api.post("/api/v1/emails/preview", {"kind": "value"}, content_type="application/json")
+    assert preview.status_code == 200 and "12 Quay Street" in preview.json()["html"]
+    bad = api.patch("/api/v1/store", {"domain": "other.myshopify.com", "email_from": "nope"},
+                    content_type="application/json")
+    assert bad.status_code == 400 and set(bad.json()["extra"]["fields"]) == {"domain"}
+    bad = api.patch("/api/v1/store", {"email_from": "nope"}, content_type="application/json")
+    assert bad.status_code == 400 and "email_from" in bad.json()["extra"]["fields"]
+    store.refresh_from_db()
+    assert store.domain == "first-shop.myshopify.com" and store.email_from == ""
+
+
 def test_email_preview_uses_the_store_look(api):
     api.put(
         "/api/v1/emails/templates/complements",

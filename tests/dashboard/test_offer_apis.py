@@ -181,6 +181,7 @@ def test_incentive_round_trip(api, store, camp):
     addon = api.post("/api/v1/incentives", {"name": "Free mug", "kind": "free_addon",
                                             "addon_product_id": camp["b"].pk}, content_type=JSON)
     assert addon.status_code == 201 and addon.json()["addon_product_id"] == camp["b"].pk
+    assert addon.json()["addon_product_title"] == camp["b"].title
     ship = api.post("/api/v1/incentives", {"name": "Ship", "kind": "free_shipping"}, content_type=JSON)
     assert ship.json()["issuable"] is True  # free-shipping codes are issued on both platforms
     assert api.get("/api/v1/incentives?kind=free_addon").json()["count"] == 1

@@ -93,6 +93,11 @@ def test_demo_store_uses_the_local_outbox(db, mailbox, smtp_server):
     assert message["To"] == customer.email and message["List-Unsubscribe-Post"]
     assert list_unsubscribe_https(message).startswith("https://app.xsell.test/u/")
     assert OutboundEmail.objects.get(pk=outbound.pk).transport == "outbox"
+    # ...but a test send to the merchant checks the connection they set up: it goes out
+    result = mailer_test_send(store=demo, to="owner@demo.example")
+    assert result.ok and result.transport == "smtp"
+    assert [m["To"] for m in mailbox.parsed()] == ["owner@demo.example"]
+    assert OutboxMessage.objects.for_store(demo).count() == 1
 
 
 def test_store_without_mailer_uses_the_outbox(store):

@@ -8,6 +8,7 @@ another store's row answers 404, and lists never include another store's rows. E
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,7 +26,7 @@ from emails import services as email_services
 from emails.kinds import KINDS
 from emails.models import MailerAccount, StoreEmailSettings, TemplateCopy, Testimonial
 from emails.selectors import mailer_account_get
-from xsell_plugin.core.exceptions import NotFound
+from xsell_plugin.core.exceptions import NotFound, ValidationFailed
 from xsell_plugin.dashboard.previews import email_preview
 from xsell_plugin.experiments.selectors import holdout_share_get
 from xsell_plugin.experiments.services import holdout_policy_set
@@ -34,7 +35,7 @@ from xsell_plugin.reporting.services import report_settings_set
 from xsell_plugin.sequences import selectors as sequence_selectors
 from xsell_plugin.sequences.services import sequence_settings_set
 from xsell_plugin.stores import selectors
-from xsell_plugin.stores.services import store_margin_floor_set
+from xsell_plugin.stores.services import store_details_set, store_margin_floor_set
 
 
 class HasStore(BasePermission):
@@ -99,6 +100,10 @@ def period_bounds(store, data: dict[str, Any]) -> tuple[datetime | None, datetim
 
 
 class StoreSummaryApi(StoreApi):
+    """The store. ``PATCH`` sets what the merchant owns here: the postal address every marketing
+    email must show (CAN-SPAM, and the footer of every template) and the sender address used
+    when no mailer is connected."""
+
     class OutputSerializer(serializers.Serializer):
         """The store (component StoreSummary)."""
 
@@ -108,22 +113,44 @@ class StoreSummaryApi(StoreApi):
         platform = serializers.CharField()
         currency = serializers.CharField()
         timezone = serializers.CharField()
+        postal_address = serializers.CharField(allow_blank=True)
+        email_from = serializers.EmailField(allow_blank=True)
         counts = serializers.DictField(child=serializers.IntegerField())
+
+    class InputSerializer(serializers.Serializer):
+        postal_address = serializers.CharField(max_length=500, allow_blank=True, required=False,
+                                               trim_whitespace=True)
+        email_from = serializers.EmailField(allow_blank=True, required=False)
 
     serializer_class = OutputSerializer
 
-    def get(self, request):
-        store = request.auth
-        data = {
+    def _data(self, store) -> dict[str, Any]:
+        return {
             "id": store.pk,
             "name": store.name,
             "domain": store.domain,
             "platform": store.platform,
             "currency": store.currency,
             "timezone": store.timezone,
+            "postal_address": store.postal_address,
+            "email_from": store.email_from,
             "counts": selectors.store_counts(store=store),
         }
-        return Response(self.OutputSerializer(data).data)
+
+    def get(self, request):
+        return Response(self.OutputSerializer(self._data(request.auth)).data)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def patch(self, request):
+        given = request.data if isinstance(request.data, Mapping) else {}
+        unknown = sorted(set(given) - set(self.InputSerializer().fields))
+        if unknown:
+            raise ValidationFailed("Only postal_address and email_from can be changed here.",
+                                   extra={"fields": {f: ["Not editable here."] for f in unknown}})
+        data = self.body(self.InputSerializer)
+        store_details_set(store=request.auth, **data)
+        request.auth.refresh_from_db()
+        return Response(self.OutputSerializer(self._data(request.auth)).data)
 
 
 # Guardrails and measurement settings --------------------------------------------------------------

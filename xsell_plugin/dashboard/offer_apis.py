@@ -252,6 +252,8 @@ class IncentiveSerializer(StrictSerializer):
                                           help_text="amount_off, loyalty_credit: required")
     addon_product_id = serializers.IntegerField(min_value=1, max_value=2**62, allow_null=True,
                                                 required=False, help_text="free_addon: required")
+    addon_product_title = serializers.CharField(source="addon_product.title", read_only=True,
+                                                default="")
     level = serializers.IntegerField(min_value=0, max_value=10, default=0,
                                      help_text="0: the first email may carry it; n: from step n+1 "
                                                "without a purchase")
@@ -299,8 +301,8 @@ class _IncentiveBase(StoreGenericApi):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Incentive.objects.none()
-        return (Incentive.objects.for_store(self.store).annotate(codes_issued=Count("codes"))
-                .order_by("level", "name", "pk"))
+        return (Incentive.objects.for_store(self.store).select_related("addon_product")
+                .annotate(codes_issued=Count("codes")).order_by("level", "name", "pk"))
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "store": self.request.auth}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import islice
 from typing import Protocol, TypeVar
 
@@ -22,6 +23,8 @@ from xsell_plugin.customers.services import customers_upsert
 from xsell_plugin.demo import mappers
 from xsell_plugin.demo.dataset import DemoDataset, LineRow, package_dataset, sample_dataset
 from xsell_plugin.demo.sample import STORE_TIMEZONE
+from xsell_plugin.offers.models import Incentive
+from xsell_plugin.offers.services import incentive_create
 from xsell_plugin.orders.services import orders_upsert
 from xsell_plugin.sequences.services import default_sequences_install
 from xsell_plugin.stores.models import Store
@@ -106,8 +109,12 @@ def demo_store_load(*, full: bool = False, limit_households: int | None = None,
         bar=progress("orders", dataset.baskets),
         write=lambda batch: orders_upsert(store=store, orders=batch),
     )
-    # The default sequences, running (the demo is for trying them; a real install pauses them).
+    # The default sequences, running (the demo is for trying them; a real install pauses them),
+    # and one incentive for their later steps to offer.
     default_sequences_install(store=store)
+    if not Incentive.objects.for_store(store).exists():
+        incentive_create(store=store, name="10% thank-you", kind="percent_off",
+                         percent_off=Decimal("10"), level=1, segments=["any"])
     return DemoLoadResult(store=store, source=dataset.label, products=products,
                           customers=customers, orders=orders, counts=store_counts(store=store))
 

@@ -69,6 +69,16 @@ def store_install(*, platform: str, domain: str, credentials: Credentials, name:
     return store, created
 
 
+def store_details_set(*, store: Store, **fields) -> None:
+    """The merchant's own details: ``postal_address`` (shown in every email's footer) and
+    ``email_from`` (the sender when no mailer is connected)."""
+    unknown = set(fields) - {"postal_address", "email_from"}
+    if unknown:
+        raise ValidationFailed("Unknown store details.", extra={"fields": sorted(unknown)})
+    if fields:
+        Store.objects.filter(pk=store.pk).update(**fields, updated_at=timezone.now())
+
+
 def store_margin_floor_set(*, store: Store, margin_floor) -> None:
     """The share of the price every offer must keep as margin (0 to 0.999)."""
     Store.objects.filter(pk=store.pk).update(margin_floor=margin_floor, updated_at=timezone.now())
