@@ -13,6 +13,7 @@ from emails.models import OutboundEmail
 from tests.factories import CustomerDataFactory
 from xsell_plugin.customers.models import Customer, Suppression
 from xsell_plugin.customers.services import customers_upsert
+from xsell_plugin.offers.models import Incentive, OfferStatus
 from xsell_plugin.orders.models import Order
 from xsell_plugin.reporting import selectors
 from xsell_plugin.reporting.services import report_settings_set
@@ -185,6 +186,19 @@ def test_quarterly_review_flags_stale_testimonials(store, other_store):
     email_models.Testimonial.objects.create(store=other_store, author="Theirs", body="z", updated_at=old)
     items = selectors.quarterly_review(store=store)["items"]
     assert [i["title"] for i in items] == ["Old"]
+
+
+def test_quarterly_review_flags_running_offers_not_refreshed(store, other_store):
+    old = timezone.now() - timedelta(days=120)
+    Incentive.objects.create(store=store, name="Old ten off", kind="percent_off",
+                             percent_off=Decimal("10"), updated_at=old)
+    Incentive.objects.create(store=store, name="Paused", kind="percent_off", percent_off=Decimal("5"),
+                             status=OfferStatus.PAUSED, updated_at=old)
+    Incentive.objects.create(store=store, name="Fresh", kind="percent_off", percent_off=Decimal("5"))
+    Incentive.objects.create(store=other_store, name="Theirs", kind="percent_off",
+                             percent_off=Decimal("5"), updated_at=old)
+    items = selectors.quarterly_review(store=store)["items"]
+    assert [(i["type"], i["title"]) for i in items] == [("incentive", "Old ten off")]
 
 
 def test_an_unsubscribe_is_credited_to_the_email_it_came_from(store):

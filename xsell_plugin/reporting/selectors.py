@@ -45,6 +45,7 @@ from xsell_plugin.experiments.outcomes import (
     units_by,
     with_outcomes,
 )
+from xsell_plugin.offers.models import Bundle, Incentive, OfferStatus
 from xsell_plugin.reporting.models import ReportSettings
 from xsell_plugin.stores.models import Store
 from xsell_plugin.tracking.models import Click, MailerEvent, Unsubscribe
@@ -844,7 +845,8 @@ def stale_cutoff(*, store: Store, now: datetime | None = None) -> datetime:
 
 
 def quarterly_review(*, store: Store, now: datetime | None = None) -> dict:
-    """Testimonials (and offers, when the offers app has them) not refreshed in 90 days."""
+    """Testimonials and running offers (bundles, incentives) not refreshed in the review period
+    (default 90 days): a quarterly look keeps what the emails promise true."""
     cutoff = stale_cutoff(store=store, now=now)
     items = [
         {"type": "testimonial", "id": pk, "title": author, "updated_at": updated}
@@ -853,32 +855,19 @@ def quarterly_review(*, store: Store, now: datetime | None = None) -> dict:
         .order_by("updated_at")
         .values_list("pk", "author", "updated_at")
     ]
-    from django.apps import apps
-
-    for label in ("Bundle", "Incentive"):
-        try:
-            model = apps.get_model("offers", label)
-        except LookupError:
-            continue
+    for kind, model in (("bundle", Bundle), ("incentive", Incentive)):
         items += [
-            {"type": label.lower(), "id": pk, "title": str(title), "updated_at": updated}
-            for pk, title, updated in model.objects.filter(store=store, updated_at__lt=cutoff)
+            {"type": kind, "id": pk, "title": name, "updated_at": updated}
+            for pk, name, updated in model.objects.for_store(store)
+            .filter(status__in=(OfferStatus.ACTIVE, OfferStatus.FLAGGED), updated_at__lt=cutoff)
             .order_by("updated_at")
-            .values_list("pk", _title_field(model), "updated_at")
+            .values_list("pk", "name", "updated_at")
         ]
     return {
         "review_after_days": report_settings_get(store=store).review_after_days,
         "cutoff": cutoff,
         "items": items,
     }
-
-
-def _title_field(model) -> str:
-    names = {f.name for f in model._meta.concrete_fields}
-    for candidate in ("title", "name", "code", "key"):
-        if candidate in names:
-            return candidate
-    return "pk"
 
 
 def customer_first_orders(*, store: Store) -> QuerySet:
