@@ -309,6 +309,24 @@ def test_caps_quiet_hours_and_consent_policy(page, app):
     shoot(page, app, "settings-policy")
 
 
+def test_the_postal_address_is_saved_and_shown_in_the_email_footer(page, app):
+    goto(page, app, "settings")
+    form = page.get_by_role("form", name="Sender and postal address")
+    address = form.get_by_label("Postal address (shown in every email's footer)")
+    assert address.is_enabled()
+    address.fill("400 Vine Street\nCincinnati, OH 45202")
+    form.get_by_role("button", name="Save address").click()
+    page.locator("#status").filter(has_text="Address saved").wait_for()
+    assert api(page, app, "GET", "store")["postal_address"].startswith("400 Vine Street")
+    preview = api(page, app, "POST", "emails/preview", {"kind": "value"})
+    assert "400 Vine Street" in preview["html"]
+    page.reload()
+    page.wait_for_selector("main[data-rendered='#/settings']")
+    form = page.get_by_role("form", name="Sender and postal address")
+    assert "Cincinnati" in form.get_by_label("Postal address (shown in every email's footer)").input_value()
+    shoot(page, app, "settings-address")
+
+
 def test_toggling_a_sequence_is_saved(page, app):
     goto(page, app, "sequences")
     switch = page.get_by_role("button", name="Win-back: active")
