@@ -24,6 +24,7 @@ with ``--scale`` (1.0 = the bar's sizes; CI uses a tiny one). Nothing fails on a
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import platform
@@ -634,6 +635,11 @@ def backfill_run(*, products: int, order_lines: int, customers: int) -> dict[str
     _fake, server, shop, prepared = _backfill_fake(products=products, order_lines=order_lines,
                                                   customers=customers)
     issued = shop.issue(ttl=86_400)  # before the fork: the serving process knows this token
+    # The fake shop's data (tens of millions of objects at the bar's size) lives in this process
+    # only because the fake is forked from it: out of the garbage collector's sight, or every
+    # full collection during the sync walks it all (a cost a real worker never has).
+    gc.collect()
+    gc.freeze()
     connection.close()
     serving = multiprocessing.get_context("fork").Process(target=server.httpd.serve_forever, daemon=True)
     serving.start()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -54,6 +55,28 @@ _PAGES = {
 
 class _LeaseLost(Exception):
     pass
+
+
+@contextmanager
+def _relaxed_sync() -> Iterator[None]:
+    """On SQLite (WAL), while a job runs: ``synchronous=NORMAL``, so a page's commit does not
+    wait for its own fsync. An application or OS crash loses nothing; a power cut may lose the
+    last pages written, together with the cursor saved in the same transactions, so the job
+    re-reads them from its older cursor (the upserts are idempotent). Webhooks and everything
+    else keep ``synchronous=FULL``. Not changed inside a transaction (SQLite refuses)."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        (before,) = cursor.fetchone()
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        if connection.connection is not None and not connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA synchronous={int(before)}")
 
 
 def sync_job_start(*, store, kind: str, mode: str = SyncJob.Mode.BACKFILL,
@@ -111,16 +134,17 @@ def sync_job_run(*, job_id: int, now: datetime | None = None) -> str | None:
     try:
         pages = getattr(get_platform(job.store), _PAGES[job.kind])(
             cursor=job.cursor or None, updated_since=job.updated_since)
-        for page in pages:
-            with transaction.atomic():
-                result = upsert(job.store, page.items)
-                if not owned.update(
-                    cursor=page.cursor or "", received=F("received") + result.received,
-                    applied=F("applied") + result.applied, pages=F("pages") + 1,
-                    lease_expires_at=timezone.now() + LEASE,
-                    attempts=1,  # progress: attempts count failures since the last page
-                ):
-                    raise _LeaseLost
+        with _relaxed_sync():
+            for page in pages:
+                with transaction.atomic():
+                    result = upsert(job.store, page.items)
+                    if not owned.update(
+                        cursor=page.cursor or "", received=F("received") + result.received,
+                        applied=F("applied") + result.applied, pages=F("pages") + 1,
+                        lease_expires_at=timezone.now() + LEASE,
+                        attempts=1,  # progress: attempts count failures since the last page
+                    ):
+                        raise _LeaseLost
         owned.update(status=SyncJob.Status.DONE, finished_at=timezone.now(),
                      lease_expires_at=None, last_error="")
         return SyncJob.Status.DONE

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -37,16 +38,93 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> timedelta:
 def webhook_event_record(*, store, platform: str, dedupe_key: str, topic: str, body: bytes,
                          triggered_at: datetime | None = None) -> tuple[WebhookEvent | None, bool]:
     """Store a verified delivery once. Returns (event, created); a duplicate gives (None, False)."""
+    now = timezone.now()
+    values = _event_values(platform=platform, dedupe_key=dedupe_key, topic=topic, body=body,
+                           triggered_at=triggered_at, now=now)
     try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                store=store, platform=platform, dedupe_key=dedupe_key[:255], topic=topic,
-                body=body.decode("utf-8"), triggered_at=triggered_at,
-            )
-            enqueue_on_commit("integrations.tasks.process_webhook_event", event.pk, queue="webhooks")
-    except IntegrityError:
+        event_id = _event_insert(store_id=store.pk, values=values)
+    except IntegrityError:  # the store is gone (deleted meanwhile)
         return None, False
+    if event_id is None:
+        return None, False
+    event = WebhookEvent(pk=event_id, store=store, status=WebhookEvent.Status.PENDING, attempts=0,
+                         last_error="", **values)
+    event._state.adding = False
+    event._state.db = router.db_for_write(WebhookEvent)
     return event, True
+
+
+def webhook_event_record_for_domain(*, store_platform: str, domain: str, platform: str,
+                                    dedupe_key: str, topic: str, body: bytes,
+                                    triggered_at: datetime | None = None) -> int | None:
+    """The receiver's path: resolve the store by (platform, domain) and record the delivery in
+    one statement (``INSERT ... SELECT ... FROM store ... ON CONFLICT DO NOTHING RETURNING``), so
+    there is no store lookup to cache and go stale: an unknown or deleted shop records nothing,
+    a store (re)installed a moment ago records at once. Returns the new event's id; None for a
+    redelivery or a shop we do not know (the caller tells them apart if it cares)."""
+    values = _event_values(platform=platform, dedupe_key=dedupe_key, topic=topic, body=body,
+                           triggered_at=triggered_at, now=timezone.now())
+    return _event_insert(store_platform=store_platform, domain=domain, values=values)
+
+
+def _event_values(*, platform: str, dedupe_key: str, topic: str, body: bytes,
+                  triggered_at: datetime | None, now: datetime) -> dict:
+    return {"platform": platform, "dedupe_key": dedupe_key[:255], "topic": topic,
+            "body": body.decode("utf-8"), "triggered_at": triggered_at, "created_at": now,
+            "updated_at": now}
+
+
+_INSERT_SQL: dict[tuple[str, bool], tuple[str, list[str]]] = {}
+
+
+def _insert_sql(connection, by_domain: bool) -> tuple[str, list[str]]:
+    """``INSERT ... ON CONFLICT (store, dedupe_key) DO NOTHING RETURNING id``, the store's id
+    either a parameter or selected by (platform, domain); built once per connection kind."""
+    key = (connection.alias, by_domain)
+    if key in _INSERT_SQL:
+        return _INSERT_SQL[key]
+    from xsell_plugin.stores.models import Store
+
+    qn = connection.ops.quote_name
+    meta = WebhookEvent._meta
+    names = ["platform", "dedupe_key", "topic", "body", "triggered_at", "created_at", "updated_at"]
+    fixed = {"status": WebhookEvent.Status.PENDING, "attempts": 0, "last_error": ""}
+    columns = [qn(meta.get_field(n).column) for n in [*names, *fixed]]
+    # Fixed values are literals of our own constants, the rest parameters.
+    literals = [f"'{v}'" if isinstance(v, str) else str(int(v)) for v in fixed.values()]
+    values = ", ".join(["%s"] * len(names) + literals)
+    table, store_column = qn(meta.db_table), qn(meta.get_field("store").column)
+    if by_domain:
+        smeta = Store._meta
+        source = (f"SELECT {qn(smeta.pk.column)}, {values} FROM {qn(smeta.db_table)}"  # noqa: S608
+                  f" WHERE {qn(smeta.get_field('platform').column)} = %s"
+                  f" AND {qn(smeta.get_field('domain').column)} = %s")
+    else:
+        source = f"VALUES (%s, {values})"
+    sql = (f"INSERT INTO {table} ({store_column}, {', '.join(columns)}) {source}"
+           f" ON CONFLICT ({store_column}, {qn(meta.get_field('dedupe_key').column)}) DO NOTHING"
+           f" RETURNING {qn(meta.pk.column)}")
+    _INSERT_SQL[key] = (sql, names)
+    return sql, names
+
+
+def _event_insert(*, values: dict, store_id: int | None = None, store_platform: str = "",
+                  domain: str = "") -> int | None:
+    """One statement; the task is enqueued when it commits (at once in autocommit). Inside a
+    caller's transaction a savepoint keeps a failed insert from breaking it."""
+    connection = connections[router.db_for_write(WebhookEvent)]
+    sql, names = _insert_sql(connection, store_id is None)
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(values[n]) if n in ("triggered_at", "created_at", "updated_at") else values[n]
+              for n in names]
+    params = [*params, store_platform, domain] if store_id is None else [store_id, *params]
+    scope = transaction.atomic(using=connection.alias) if connection.in_atomic_block else nullcontext()
+    with scope, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is not None:
+            enqueue_on_commit("integrations.tasks.process_webhook_event", row[0], queue="webhooks")
+    return row[0] if row is not None else None
 
 
 def webhook_event_process(*, event_id: int, now: datetime | None = None) -> str | None:

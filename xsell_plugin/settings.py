@@ -133,6 +133,22 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": config.database(env, VAR_DIR)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # Persistent connections (docs/performance.md): a worker keeps its connection for
+    # XSELL_DB_CONN_MAX_AGE seconds. XSELL_DB_HEALTH_CHECKS pings it before each request's first
+    # query (one more round trip per request); off, a connection broken by a database restart
+    # fails one request per worker (a 500: webhooks are then redelivered) and is replaced.
+    DATABASES["default"]["CONN_MAX_AGE"] = config.positive_int(env, "XSELL_DB_CONN_MAX_AGE",
+                                                               default=600)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = config.boolean(env, "XSELL_DB_HEALTH_CHECKS",
+                                                                default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A 64 MB page cache per connection (the default 2 MB thrashes on the indexes of a 1M-line
+    # backfill) and temporary tables/sorts in memory. Durability is unchanged (WAL, synchronous
+    # FULL); a sync job alone relaxes it while it runs (integrations/sync.py).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["init_command"] = (_options.get("init_command", "").rstrip("; ")
+                                + ";PRAGMA cache_size=-65536;PRAGMA temp_store=MEMORY").lstrip(";")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = config.redis_url(env)
@@ -193,6 +209,7 @@ XSELL_BENCH_SUITES = {"emails": "emails.bench.run"}
 # Ingestion (docs/performance.md) and `xsell_bench all` (every suite, section 7 side by side).
 XSELL_BENCH_SUITES["webhooks"] = "integrations.bench.webhooks"
 XSELL_BENCH_SUITES["backfill"] = "integrations.bench.backfill"
+XSELL_BENCH_SUITES["recs"] = "xsell_plugin.recommendations.bench.run"
 XSELL_BENCH_SUITES["all"] = "xsell_plugin.core.bench.run_all"
 # Sequences (docs/sequences.md): the dispatcher's claim batch, the lease of a claimed send (its
 # task is enqueued again after that), how far back a trigger scan looks after downtime, and the

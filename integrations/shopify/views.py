@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from integrations.exceptions import PlatformError, RetryablePlatformError
 from integrations.shopify import auth, endpoints, services, topics
-from integrations.webhooks import webhook_event_record
+from integrations.webhooks import webhook_event_record_for_domain
 from xsell_plugin.core.exceptions import ApplicationError
 from xsell_plugin.dashboard.auth import SESSION_KEY
 from xsell_plugin.stores.models import Store
@@ -183,10 +183,13 @@ def webhook(request: HttpRequest) -> HttpResponse:
     if topic not in topics.HANDLED:
         logger.info("shopify webhook %s from %s: topic not handled", topic, shop)
         return HttpResponse(status=200)
-    store = Store.objects.filter(platform=Store.Platform.SHOPIFY, domain=shop).only("pk").first()
-    if store is None:
+    # One statement finds the shop's store and records the delivery (nothing for a redelivery or
+    # an unknown shop); the rare "nothing" is told apart afterwards, for the log only.
+    event_id = webhook_event_record_for_domain(
+        store_platform=Store.Platform.SHOPIFY, domain=shop, platform="shopify",
+        dedupe_key=webhook_id, topic=topic, body=raw,
+        triggered_at=_triggered_at(_header(request, "Triggered-At")))
+    if event_id is None and not Store.objects.filter(platform=Store.Platform.SHOPIFY,
+                                                     domain=shop).exists():
         logger.info("shopify webhook %s from unknown shop %s ignored", topic, shop)
-        return HttpResponse(status=200)
-    webhook_event_record(store=store, platform="shopify", dedupe_key=webhook_id, topic=topic,
-                         body=raw, triggered_at=_triggered_at(_header(request, "Triggered-At")))
     return HttpResponse(status=200)

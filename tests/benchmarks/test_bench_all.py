@@ -79,3 +79,27 @@ def test_ingestion_suites_smoke_run_at_a_tiny_scale(settings, tmp_path):
     assert backfill["written"]["Product"] == backfill["products"]
     assert backfill["written"]["OrderLine"] == backfill["order_lines"]
     assert "webhook ingest" in out.getvalue() and "bulk_create of the same rows" in out.getvalue()
+
+
+def test_recs_suite_reports_ratios_fit_and_latency_at_a_small_scale(settings, tmp_path):
+    """`xsell_bench recs` through `all`: HR@10 ours vs popularity as ratios at both levels, the
+    fit time and the per-customer time, in the table and the JSON (figures not asserted)."""
+    settings.VAR_DIR = tmp_path
+    settings.XSELL_BENCH_SUITES = {"recs": "xsell_plugin.recommendations.bench.run",
+                                   "all": "xsell_plugin.core.bench.run_all"}
+    out = StringIO()
+    call_command("xsell_bench", "all", "--scale", "0.02", "--no-progress", stdout=out)
+    report = json.loads((tmp_path / "bench" / "all.json").read_text())
+    suite = report["suites"]["recs"]
+    assert suite["status"] == "ok", suite.get("traceback")
+    names = [f["figure"] for f in suite["report"]["figures"]]
+    assert any(n.startswith("HR@10 product,") for n in names)
+    assert any(n.startswith("HR@10 product type,") for n in names)
+    assert "model fit (slowest split)" in names and "one customer's recommendations, CPU" in names
+    for figure in suite["report"]["figures"]:
+        if figure["figure"].startswith("HR@10") and figure["reference"]:
+            assert figure["ratio"] == pytest.approx(figure["ours"] / figure["reference"])
+    assert suite["report"]["latency"]["customers"] > 0
+    printed = out.getvalue()
+    assert "recs: HR@10 product" in printed and "popularity of the last 28 days" in printed
+    assert json.loads((tmp_path / "bench" / "recs.json").read_text())["suite"] == "recs"

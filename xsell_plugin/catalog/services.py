@@ -11,7 +11,7 @@ from django.utils import timezone
 from integrations.base import ProductData, VariantData
 from xsell_plugin.catalog.models import Collection, Product, ProductCollection, Variant
 from xsell_plugin.core.exceptions import NotFound
-from xsell_plugin.core.upsert import UpsertResult, upsert_rows
+from xsell_plugin.core.upsert import UpsertResult, insert_rows, rows_where_in, upsert_rows
 from xsell_plugin.orders.services import order_lines_link_catalog
 from xsell_plugin.stores.models import Store
 
@@ -125,18 +125,24 @@ def _collections_upsert(*, store: Store, products: Sequence[ProductData], now) -
 
 def _variants_replace(*, store: Store, products: Sequence[ProductData], product_ids: dict,
                       now) -> None:
+    """Variants of applied products become the incoming set. What the products had is read
+    before writing (nothing, in a backfill): a variant not in the incoming set is not written
+    here, so its product is the same before and after, and rows just written are not read back."""
     if not products:
         return
+    pids = [product_ids[(store.pk, p.external_id)] for p in products]
+    had = rows_where_in(Variant, store_id=store.pk, field="product_id", values=pids,
+                        columns=("pk", "external_id"))
     rows = [
         _variant_row(store, product_ids[(store.pk, p.external_id)], v, p.updated_at, now)
         for p in products for v in p.variants
     ]
-    upsert_rows(Variant, rows, unique=("store_id", "external_id"), update=_VARIANT_FIELDS)
+    upsert_rows(Variant, rows, unique=("store_id", "external_id"), update=_VARIANT_FIELDS,
+                returning=False)
     keep = {v.external_id for p in products for v in p.variants}
-    (Variant.objects.for_store(store)
-     .filter(product_id__in=[product_ids[(store.pk, p.external_id)] for p in products])
-     .exclude(external_id__in=keep)
-     .delete())
+    gone = [pk for pk, external_id in had if external_id not in keep]
+    if gone:
+        Variant.objects.for_store(store).filter(pk__in=gone).delete()
 
 
 def _variant_row(store: Store, product_id: int, v: VariantData, updated_at: datetime, now) -> dict:
@@ -158,16 +164,16 @@ def _collections_link(*, store: Store, products: Sequence[ProductData], product_
         (product_ids[(store.pk, p.external_id)], collection_ids[(store.pk, c.external_id)])
         for p in products for c in p.collections
     }
-    existing = set(
-        ProductCollection.objects.for_store(store)
-        .filter(product_id__in=pids).values_list("product_id", "collection_id")
-    )
+    existing = {(pid, cid) for pid, cid in rows_where_in(
+        ProductCollection, store_id=store.pk, field="product_id", values=pids,
+        columns=("product_id", "collection_id"))}
     stale = existing - wanted
     for product_id, collection_id in stale:
         ProductCollection.objects.for_store(store).filter(
             product_id=product_id, collection_id=collection_id).delete()
-    ProductCollection.objects.bulk_create(
-        [ProductCollection(store=store, product_id=pid, collection_id=cid, updated_at=now)
-         for pid, cid in wanted - existing],
-        ignore_conflicts=True,
+    insert_rows(
+        ProductCollection,
+        [{"store_id": store.pk, "product_id": pid, "collection_id": cid, "created_at": now,
+          "updated_at": now} for pid, cid in wanted - existing],
+        ignore_conflicts=("store_id", "product_id", "collection_id"),
     )

@@ -62,13 +62,18 @@ def _figures(name: str, report: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def _number(value: float) -> str:
+    """Large figures with one decimal, small ones (hit rates, milliseconds) with 4 digits."""
+    return f"{value:,.1f}" if abs(value) >= 100 or value == int(value) else f"{value:.4g}"
+
+
 def _row(suite: str, figure: dict[str, Any]) -> dict[str, Any]:
     unit = figure.get("unit", "")
     ours, reference, ratio = figure.get("ours"), figure.get("reference"), figure.get("ratio")
     met = figure.get("met")
     parts = []
     if reference is not None:
-        parts.append(f"{figure.get('reference_name', 'reference')}: {reference:,.1f}{unit}")
+        parts.append(f"{figure.get('reference_name', 'reference')}: {_number(reference)}{unit}")
     else:
         parts.append(figure.get("reference_name", "no reference"))
     if ratio is not None:
@@ -79,7 +84,7 @@ def _row(suite: str, figure: dict[str, Any]) -> dict[str, Any]:
     ms = ours if unit == "ms" else None
     name = f"{suite}: {figure['figure']}"
     if per_second is None and ms is None and ours is not None:
-        name += f" = {ours:,.1f}{(' ' + unit) if unit and unit != '/s' else ''}"
+        name += f" = {_number(ours)}{(' ' + unit.strip()) if unit and unit != '/s' else ''}"
     return {"name": name, "per_second": per_second, "ms_per_message": ms, "note": "; ".join(parts)}
 
 

@@ -11,7 +11,13 @@ from django.utils import timezone
 
 from integrations.base import OrderData
 from xsell_plugin.catalog.models import Product, Variant
-from xsell_plugin.core.upsert import UpsertResult, upsert_rows
+from xsell_plugin.core.upsert import (
+    UpsertResult,
+    ids_by_key,
+    insert_rows,
+    rows_where_in,
+    upsert_rows,
+)
 from xsell_plugin.customers.models import Customer
 from xsell_plugin.orders.models import Order, OrderLine, Refund
 from xsell_plugin.stores.models import Store
@@ -37,7 +43,8 @@ def orders_upsert(*, store: Store, orders: Sequence[OrderData]) -> UpsertResult:
     when we have them; ones that arrive later are linked then.
     """
     now = timezone.now()
-    customers = _ids_by_external(Customer, store, {o.customer_external_id for o in orders})
+    customers = ids_by_key(Customer, store_id=store.pk, field="external_id",
+                           values=(o.customer_external_id for o in orders))
     with transaction.atomic():
         applied = upsert_rows(
             Order,
@@ -104,42 +111,52 @@ def order_lines_link_catalog(*, store: Store, product_external_ids: Sequence[str
     )
 
 
-def _ids_by_external(model, store: Store, external_ids) -> dict[str, int]:
-    wanted = [e for e in external_ids if e]
-    if not wanted:
-        return {}
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), 5000):
-        found.update(
-            model.objects.for_store(store)
-            .filter(external_id__in=wanted[start:start + 5000]).values_list("external_id", "pk")
-        )
-    return found
-
-
 def _children_replace(*, store: Store, orders: Sequence[OrderData], order_ids: dict, now) -> None:
+    """Lines and refunds of applied orders become the incoming set. What the orders had before
+    is read first (nothing, in a backfill), so rows just written are never read back."""
+    ids = [order_ids[(store.pk, o.external_id)] for o in orders]
+    had_lines = rows_where_in(OrderLine, store_id=store.pk, field="order_id", values=ids,
+                              columns=("pk", "order_id", "external_id"))
+    had_refunds = rows_where_in(Refund, store_id=store.pk, field="order_id", values=ids,
+                                columns=("pk", "external_id"))
     lines = [(o, line) for o in orders for line in o.lines]
-    products = _ids_by_external(Product, store, {ln.product_external_id for _, ln in lines})
-    variants = _ids_by_external(Variant, store, {ln.variant_external_id for _, ln in lines})
-    upsert_rows(
-        OrderLine,
-        (
-            {
-                "store_id": store.pk, "order_id": order_ids[(store.pk, o.external_id)],
-                "external_id": ln.external_id,
-                "product_id": products.get(ln.product_external_id),
-                "variant_id": variants.get(ln.variant_external_id),
-                "product_external_id": ln.product_external_id,
-                "variant_external_id": ln.variant_external_id, "title": ln.title[:500],
-                "sku": ln.sku, "quantity": ln.quantity, "unit_price": ln.unit_price,
-                "total_discount": ln.total_discount,
-                "line_total": (ln.unit_price * ln.quantity - ln.total_discount).quantize(_CENT),
-                "source_updated_at": o.updated_at, "updated_at": now,
-            }
-            for o, ln in lines
-        ),
-        unique=("store_id", "order_id", "external_id"), update=_LINE_FIELDS,
-    )
+    products = ids_by_key(Product, store_id=store.pk, field="external_id",
+                          values=(ln.product_external_id for _, ln in lines))
+    variants = ids_by_key(Variant, store_id=store.pk, field="external_id",
+                          values=(ln.variant_external_id for _, ln in lines))
+    line_rows = [
+        {
+            "store_id": store.pk, "order_id": order_ids[(store.pk, o.external_id)],
+            "external_id": ln.external_id,
+            "product_id": products.get(ln.product_external_id),
+            "variant_id": variants.get(ln.variant_external_id),
+            "product_external_id": ln.product_external_id,
+            "variant_external_id": ln.variant_external_id, "title": ln.title[:500],
+            "sku": ln.sku, "quantity": ln.quantity, "unit_price": ln.unit_price,
+            "total_discount": ln.total_discount,
+            "line_total": (ln.unit_price * ln.quantity - ln.total_discount).quantize(_CENT),
+            "source_updated_at": o.updated_at, "updated_at": now,
+        }
+        for o, ln in lines
+    ]
+    # Lines the order did not have are inserted plainly; the others are upserted. Nobody else
+    # can add lines to these orders meanwhile: only this service writes lines, always after
+    # upserting their order, whose row this transaction now holds (SQLite: the write lock).
+    had = {(oid, ext) for _pk, oid, ext in had_lines}
+    new_keys: set[tuple] = set()
+    new_rows, known_rows = [], []
+    for row in line_rows:
+        key = (row["order_id"], row["external_id"])
+        if key in had:
+            known_rows.append(row)
+        elif key not in new_keys:  # a line listed twice: the upsert keeps the last
+            new_keys.add(key)
+            new_rows.append(row)
+        else:
+            known_rows.append(row)
+    insert_rows(OrderLine, new_rows)
+    upsert_rows(OrderLine, known_rows, unique=("store_id", "order_id", "external_id"),
+                update=_LINE_FIELDS, returning=False)
     refunds = [
         {"store_id": store.pk, "order_id": order_ids[(store.pk, o.external_id)],
          "external_id": r.external_id, "amount": r.amount, "reason": r.reason[:255],
@@ -147,14 +164,13 @@ def _children_replace(*, store: Store, orders: Sequence[OrderData], order_ids: d
         for o in orders for r in o.refunds
     ]
     upsert_rows(Refund, refunds, unique=("store_id", "external_id"),
-                update=("amount", "reason", "refunded_at", "source_updated_at", "updated_at"))
-    ids = [order_ids[(store.pk, o.external_id)] for o in orders]
-    keep_lines = {(order_ids[(store.pk, o.external_id)], ln.external_id) for o, ln in lines}
-    existing = OrderLine.objects.for_store(store).filter(order_id__in=ids).values_list(
-        "pk", "order_id", "external_id")
-    gone = [pk for pk, oid, ext in existing if (oid, ext) not in keep_lines]
+                update=("amount", "reason", "refunded_at", "source_updated_at", "updated_at"),
+                returning=False)
+    keep_lines = {(row["order_id"], row["external_id"]) for row in line_rows}
+    gone = [pk for pk, oid, ext in had_lines if (oid, ext) not in keep_lines]
     if gone:
         OrderLine.objects.filter(pk__in=gone).delete()
     keep_refunds = {r["external_id"] for r in refunds}
-    Refund.objects.for_store(store).filter(order_id__in=ids).exclude(
-        external_id__in=keep_refunds).delete()
+    gone = [pk for pk, ext in had_refunds if ext not in keep_refunds]
+    if gone:
+        Refund.objects.filter(pk__in=gone).delete()
