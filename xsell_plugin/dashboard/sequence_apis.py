@@ -22,7 +22,7 @@ from emails.kinds import KINDS
 from emails.models import OutboundEmail
 from xsell_plugin.core.exceptions import NotFound
 from xsell_plugin.customers.models import Customer
-from xsell_plugin.dashboard.apis import StoreGenericApi
+from xsell_plugin.dashboard.apis import MailerTestApi, StoreGenericApi
 from xsell_plugin.dashboard.previews import email_preview, sample_snapshot
 from xsell_plugin.experiments.assignment import HOLDOUT
 from xsell_plugin.experiments.models import SequenceAssignment
@@ -372,11 +372,7 @@ class SequenceStepSendTestApi(_StepBase):
     class StepTestInput(StepPreviewQuery):
         to = serializers.EmailField()
 
-    class StepTestResult(serializers.Serializer):
-        ok = serializers.BooleanField()
-        transport = serializers.CharField()
-        message_id = serializers.CharField()
-        error = serializers.CharField(allow_blank=True)
+    class StepTestResult(MailerTestApi.MailerTestResult):
         to = serializers.EmailField()
         kind = serializers.CharField()
         variant = serializers.CharField()
