@@ -26,7 +26,7 @@ from emails import services as email_services
 from emails.kinds import KINDS
 from emails.models import MailerAccount, StoreEmailSettings, TemplateCopy, Testimonial
 from emails.selectors import mailer_account_get
-from xsell_plugin.core.exceptions import NotFound, ValidationFailed
+from xsell_plugin.core.exceptions import NotFound
 from xsell_plugin.dashboard.previews import email_preview
 from xsell_plugin.experiments.selectors import holdout_share_get
 from xsell_plugin.experiments.services import holdout_policy_set
@@ -64,6 +64,18 @@ class StoreApi(APIView):
         serializer = serializer_class(data=self.request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+
+class StrictSerializer(serializers.Serializer):
+    """Unknown keys are a field error rather than silently dropped (a typo, or a field that
+    cannot be set here, is said so next to it)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({k: ["Unknown field."] for k in unknown})
+        return super().to_internal_value(data)
 
 
 class StoreGenericApi(StoreApi, generics.GenericAPIView):
@@ -117,7 +129,7 @@ class StoreSummaryApi(StoreApi):
         email_from = serializers.EmailField(allow_blank=True)
         counts = serializers.DictField(child=serializers.IntegerField())
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictSerializer):
         postal_address = serializers.CharField(max_length=500, allow_blank=True, required=False,
                                                trim_whitespace=True)
         email_from = serializers.EmailField(allow_blank=True, required=False)
@@ -142,11 +154,6 @@ class StoreSummaryApi(StoreApi):
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def patch(self, request):
-        given = request.data if isinstance(request.data, Mapping) else {}
-        unknown = sorted(set(given) - set(self.InputSerializer().fields))
-        if unknown:
-            raise ValidationFailed("Only postal_address and email_from can be changed here.",
-                                   extra={"fields": {f: ["Not editable here."] for f in unknown}})
         data = self.body(self.InputSerializer)
         store_details_set(store=request.auth, **data)
         request.auth.refresh_from_db()

@@ -12,8 +12,8 @@ from rest_framework.response import Response
 
 from xsell_plugin.catalog.models import Product, Variant
 from xsell_plugin.customers.models import ConsentState, Customer
-from xsell_plugin.dashboard.apis import StoreGenericApi
-from xsell_plugin.dashboard.sequence_apis import InlineChoiceField, StrictSerializer
+from xsell_plugin.dashboard.apis import StoreGenericApi, StrictSerializer
+from xsell_plugin.dashboard.sequence_apis import InlineChoiceField
 from xsell_plugin.recommendations import services
 from xsell_plugin.recommendations.models import ProductOverride, ProductTypeRule
 

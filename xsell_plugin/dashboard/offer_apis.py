@@ -17,8 +17,8 @@ from rest_framework.response import Response
 
 from xsell_plugin.catalog.models import Product
 from xsell_plugin.core.exceptions import NotFound
-from xsell_plugin.dashboard.apis import StoreApi, StoreGenericApi
-from xsell_plugin.dashboard.sequence_apis import InlineChoiceField, StrictSerializer
+from xsell_plugin.dashboard.apis import StoreApi, StoreGenericApi, StrictSerializer
+from xsell_plugin.dashboard.sequence_apis import InlineChoiceField
 from xsell_plugin.offers import rules, selectors, services
 from xsell_plugin.offers.models import Bundle, BundleItem, Incentive, OfferStatus
 

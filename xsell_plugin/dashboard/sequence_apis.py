@@ -22,7 +22,7 @@ from emails.kinds import KINDS
 from emails.models import OutboundEmail
 from xsell_plugin.core.exceptions import NotFound
 from xsell_plugin.customers.models import Customer
-from xsell_plugin.dashboard.apis import MailerTestApi, StoreGenericApi
+from xsell_plugin.dashboard.apis import MailerTestApi, StoreGenericApi, StrictSerializer
 from xsell_plugin.dashboard.previews import email_preview, sample_snapshot
 from xsell_plugin.experiments.assignment import HOLDOUT
 from xsell_plugin.experiments.models import SequenceAssignment
@@ -49,18 +49,6 @@ class InlineChoiceFieldExtension(OpenApiSerializerFieldExtension):
         if self.target.allow_null:
             schema["nullable"] = True
         return schema
-
-
-class StrictSerializer(serializers.Serializer):
-    """Unknown keys are a field error rather than silently dropped (a typo, or a field that
-    cannot be set here, is said so next to it)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({k: ["Unknown field."] for k in unknown})
-        return super().to_internal_value(data)
 
 
 # Steps ------------------------------------------------------------------------------------------
